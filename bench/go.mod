@@ -1,0 +1,3 @@
+module github.com/edge-rt/edge/bench
+
+go 1.26

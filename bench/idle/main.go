@@ -1,0 +1,458 @@
+// Command idle measures how much memory a server process spends per idle
+// keep-alive connection.
+//
+// Typical usage:
+//
+//	go run ./idle -addr 127.0.0.1:18089 -pid 1234 -n 10000
+//
+// It reads the server's memory (VmRSS from /proc/PID/status, and Pss and
+// Private_Clean+Private_Dirty from /proc/PID/smaps_rollup when readable; with
+// several -pid values the figures are summed), opens N TCP connections from
+// several 127.0.0.x source addresses, sends one complete keep-alive GET on
+// each and reads its whole response, so that every connection has been
+// through the server's request path and now sits idle in keep-alive. Once the
+// server's RSS is stable it reads the memory again and prints
+//
+//	idle conns=N rss_before=B rss_after=A per_conn_bytes=(A-B)/N
+//
+// followed by the Pss and Private figures and, with -verify (the default), a
+// second request on every connection to prove that the server had kept them
+// all open. Memory is measured before that second request. Kernel socket
+// buffers are not part of a process's RSS and are not counted.
+//
+// Every step is bounded: dials and reads have timeouts, at most -concurrency
+// dials are in flight, and the whole run ends after -timeout.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	addr        string
+	pids        []int
+	n           int
+	path        string
+	host        string
+	sources     []netip.Addr
+	concurrency int
+	dialTimeout time.Duration
+	ioTimeout   time.Duration
+	timeout     time.Duration
+	settleEvery time.Duration
+	settleMax   time.Duration
+	settleTol   int64
+	verify      bool
+}
+
+func main() {
+	o, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "idle:", err)
+		os.Exit(2)
+	}
+	// A last resort, in case something blocks where no deadline reaches.
+	time.AfterFunc(o.timeout+30*time.Second, func() {
+		fmt.Fprintln(os.Stderr, "idle: watchdog: run exceeded -timeout by 30s")
+		os.Exit(3)
+	})
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "idle:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags() (*options, error) {
+	o := &options{}
+	var pidList, sources string
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:18089", "server `host:port` (a loopback IP literal)")
+	flag.StringVar(&pidList, "pid", "", "server `pid`s to measure, comma-separated (summed), e.g. nginx master,worker")
+	flag.IntVar(&o.n, "n", 10000, "number of idle connections")
+	flag.StringVar(&o.path, "path", "/", "request path")
+	flag.StringVar(&o.host, "host", "", "Host header (default: -addr)")
+	flag.StringVar(&sources, "sources", "127.0.0.1-127.0.0.20", "source addresses: `list` of IPs or ranges A-B in 127.0.0.0/8")
+	flag.IntVar(&o.concurrency, "concurrency", 200, "connections being opened at once")
+	flag.DurationVar(&o.dialTimeout, "dial-timeout", 5*time.Second, "timeout of one dial")
+	flag.DurationVar(&o.ioTimeout, "io-timeout", 10*time.Second, "timeout of one request/response exchange")
+	flag.DurationVar(&o.timeout, "timeout", 3*time.Minute, "timeout of the whole run")
+	flag.DurationVar(&o.settleEvery, "settle-interval", time.Second, "memory poll interval while waiting for RSS to settle")
+	flag.DurationVar(&o.settleMax, "settle-max", 15*time.Second, "longest wait for RSS to settle")
+	flag.Int64Var(&o.settleTol, "settle-tolerance", 64<<10, "RSS is settled when two polls differ by at most this many `bytes`")
+	flag.BoolVar(&o.verify, "verify", true, "after measuring, send a second request on every connection")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+
+	ap, err := netip.ParseAddrPort(o.addr)
+	if err != nil {
+		return nil, fmt.Errorf("-addr: %v", err)
+	}
+	if !ap.Addr().IsLoopback() {
+		return nil, fmt.Errorf("-addr %s is not a loopback address", o.addr)
+	}
+	if o.host == "" {
+		o.host = o.addr
+	}
+	if !strings.HasPrefix(o.path, "/") || strings.ContainsAny(o.path, " \r\n") {
+		return nil, fmt.Errorf("-path %q must start with / and contain no spaces", o.path)
+	}
+	if pidList == "" {
+		return nil, errors.New("-pid is required")
+	}
+	for f := range strings.SplitSeq(pidList, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("-pid: bad pid %q", f)
+		}
+		o.pids = append(o.pids, pid)
+	}
+	if o.n <= 0 {
+		return nil, errors.New("-n must be positive")
+	}
+	if o.concurrency <= 0 {
+		return nil, errors.New("-concurrency must be positive")
+	}
+	o.sources, err = parseSources(sources, ap.Addr().Is4())
+	if err != nil {
+		return nil, fmt.Errorf("-sources: %v", err)
+	}
+	return o, nil
+}
+
+// parseSources parses "127.0.0.1-127.0.0.20,127.0.1.1": IPs and inclusive
+// ranges, at most 1024 addresses, all loopback.
+func parseSources(s string, v4 bool) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err := netip.ParseAddr(lo)
+		if err != nil {
+			return nil, err
+		}
+		b := a
+		if isRange {
+			if b, err = netip.ParseAddr(hi); err != nil {
+				return nil, err
+			}
+		}
+		if b.Less(a) {
+			return nil, fmt.Errorf("empty range %q", f)
+		}
+		for x := a; ; x = x.Next() {
+			if !x.IsLoopback() {
+				return nil, fmt.Errorf("%s is not a loopback address", x)
+			}
+			if x.Is4() != v4 {
+				return nil, fmt.Errorf("%s is not of the same family as -addr", x)
+			}
+			out = append(out, x)
+			if len(out) > 1024 {
+				return nil, errors.New("more than 1024 source addresses")
+			}
+			if x == b {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// mem is one reading of a process's memory, in bytes.
+type mem struct {
+	rss, pss, private int64
+	rollup            bool // pss and private are known
+}
+
+func readMem(pids []int) (mem, error) {
+	m := mem{rollup: true}
+	for _, pid := range pids {
+		kb, err := procFields(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+		if err != nil {
+			return m, err
+		}
+		m.rss += kb["VmRSS:"] * 1024
+		r, err := procFields(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:", "Private_Clean:", "Private_Dirty:")
+		if err != nil {
+			m.rollup = false
+			continue
+		}
+		m.pss += r["Pss:"] * 1024
+		m.private += (r["Private_Clean:"] + r["Private_Dirty:"]) * 1024
+	}
+	return m, nil
+}
+
+// procFields reads "Name:   123 kB" lines of a /proc file.
+func procFields(path string, names ...string) (map[string]int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(names))
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		for _, n := range names {
+			if f[0] == n {
+				v, err := strconv.ParseInt(f[1], 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %s: %v", path, n, err)
+				}
+				out[n] = v
+			}
+		}
+	}
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return nil, fmt.Errorf("%s: no %s line", path, n)
+		}
+	}
+	return out, nil
+}
+
+// settle polls the memory until two readings in a row differ by at most the
+// tolerance, or settleMax passes.
+func settle(ctx context.Context, o *options, what string) (mem, error) {
+	prev, err := readMem(o.pids)
+	if err != nil {
+		return prev, err
+	}
+	deadline := time.Now().Add(o.settleMax)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return prev, ctx.Err()
+		case <-time.After(o.settleEvery):
+		}
+		cur, err := readMem(o.pids)
+		if err != nil {
+			return cur, err
+		}
+		if d := cur.rss - prev.rss; d <= o.settleTol && d >= -o.settleTol {
+			return cur, nil
+		}
+		prev = cur
+	}
+	fmt.Fprintf(os.Stderr, "idle: warning: RSS %s did not settle within %v (last %d bytes)\n", what, o.settleMax, prev.rss)
+	return prev, nil
+}
+
+func raiseNofile(need int) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			return err
+		}
+	}
+	if uint64(need) > rl.Cur {
+		return fmt.Errorf("need %d open files, RLIMIT_NOFILE is %d", need, rl.Cur)
+	}
+	return nil
+}
+
+// errTally counts errors by kind (the text after the last ": ", so that
+// addresses do not split them) and keeps one full message of each kind.
+type errTally struct {
+	mu      sync.Mutex
+	counts  map[string]int
+	example map[string]string
+}
+
+func (t *errTally) add(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.counts == nil {
+		t.counts = make(map[string]int)
+		t.example = make(map[string]string)
+	}
+	msg := err.Error()
+	kind := msg
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		kind = msg[i+2:]
+	}
+	if t.counts[kind] == 0 {
+		t.example[kind] = msg
+	}
+	t.counts[kind]++
+}
+
+func (t *errTally) report(what string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for kind, n := range t.counts {
+		fmt.Fprintf(os.Stderr, "idle: %s error x%d: %s\n", what, n, t.example[kind])
+	}
+}
+
+// exchange sends one GET on c and reads the whole response.
+func exchange(c net.Conn, req []byte, timeout time.Duration) error {
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	// A small reader: it is dropped after the response, the conn stays.
+	br := bufio.NewReaderSize(c, 512)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if resp.Close {
+		return errors.New("server asked to close the connection")
+	}
+	if br.Buffered() != 0 {
+		return fmt.Errorf("%d unexpected bytes after the response", br.Buffered())
+	}
+	return c.SetDeadline(time.Time{})
+}
+
+func run(o *options) error {
+	if err := raiseNofile(o.n + 64); err != nil {
+		return err
+	}
+	if per := (o.n + len(o.sources) - 1) / len(o.sources); per > 20000 {
+		return fmt.Errorf("%d connections per source address is too many for the ephemeral port range; add -sources", per)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	start := time.Now()
+
+	before, err := settle(ctx, o, "before")
+	if err != nil {
+		return err
+	}
+
+	req := []byte("GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + "\r\nUser-Agent: edge-bench-idle\r\nAccept: */*\r\n\r\n")
+	conns := make([]net.Conn, o.n)
+	var (
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, o.concurrency)
+		errs   errTally
+		opened atomic.Int64
+	)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "idle: opening %d connections to %s from %d source addresses\n", o.n, o.addr, len(o.sources))
+launch:
+	for i := range o.n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break launch
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			d := net.Dialer{
+				Timeout:   o.dialTimeout,
+				KeepAlive: -1, // no TCP keep-alive probes: the connection stays quiet
+				LocalAddr: &net.TCPAddr{IP: o.sources[i%len(o.sources)].AsSlice()},
+			}
+			c, err := d.DialContext(ctx, "tcp", o.addr)
+			if err != nil {
+				errs.add(err)
+				return
+			}
+			if err := exchange(c, req, o.ioTimeout); err != nil {
+				c.Close()
+				errs.add(err)
+				return
+			}
+			conns[i] = c
+			opened.Add(1)
+		}()
+	}
+	wg.Wait()
+	errs.report("connect")
+	n := opened.Load()
+	fmt.Fprintf(os.Stderr, "idle: %d/%d connections idle in keep-alive after %v\n", n, o.n, time.Since(start).Round(time.Millisecond))
+	if n == 0 {
+		return errors.New("no connection succeeded")
+	}
+
+	after, err := settle(ctx, o, "after")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("idle conns=%d rss_before=%d rss_after=%d per_conn_bytes=%d\n",
+		n, before.rss, after.rss, (after.rss-before.rss)/n)
+	if before.rollup && after.rollup {
+		fmt.Printf("idle pss_before=%d pss_after=%d pss_per_conn_bytes=%d private_before=%d private_after=%d private_per_conn_bytes=%d\n",
+			before.pss, after.pss, (after.pss-before.pss)/n,
+			before.private, after.private, (after.private-before.private)/n)
+	}
+
+	var failed error
+	if n != int64(o.n) {
+		failed = fmt.Errorf("only %d of %d connections opened", n, o.n)
+	}
+	if o.verify {
+		var alive atomic.Int64
+		var verrs errTally
+		for _, c := range conns {
+			if c == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if err := exchange(c, req, o.ioTimeout); err != nil {
+					verrs.add(err)
+					return
+				}
+				alive.Add(1)
+			}()
+		}
+		wg.Wait()
+		verrs.report("verify")
+		fmt.Printf("idle verify alive=%d/%d\n", alive.Load(), n)
+		if alive.Load() != n && failed == nil {
+			failed = fmt.Errorf("%d of %d idle connections no longer answered", n-alive.Load(), n)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "idle: done in %v\n", time.Since(start).Round(time.Millisecond))
+	return failed
+}

@@ -1,0 +1,223 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// ClientID names one client connection from any goroutine. It stays valid
+// until the connection closes and is never reused for another connection
+// (a stale ID is simply gone). The zero ID names no client.
+type ClientID uint64
+
+// ErrGone is returned when a ClientID's connection has closed.
+var ErrGone = errors.New("edge: client gone")
+
+// ErrQueueFull is returned by PendingQueue.Push when the queue is full;
+// the handler typically answers 503.
+var ErrQueueFull = errors.New("edge: pending queue full")
+
+// registry maps client IDs to connections. IDs pack a slot index (low 32
+// bits, plus one) and the slot's generation (high 32 bits).
+type registry struct {
+	mu    sync.RWMutex
+	slots []regSlot
+	free  []uint32
+}
+
+type regSlot struct {
+	c   *conn
+	w   *worker
+	gen uint32
+}
+
+func (r *registry) register(c *conn) ClientID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var i uint32
+	if n := len(r.free); n > 0 {
+		i = r.free[n-1]
+		r.free = r.free[:n-1]
+	} else {
+		r.slots = append(r.slots, regSlot{})
+		i = uint32(len(r.slots) - 1)
+	}
+	sl := &r.slots[i]
+	sl.gen++
+	if sl.gen == 0 {
+		sl.gen = 1
+	}
+	sl.c, sl.w = c, c.w
+	return ClientID(uint64(sl.gen)<<32 | uint64(i+1))
+}
+
+func (r *registry) unregister(id ClientID) {
+	i, gen := id.split()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if int(i) < len(r.slots) && r.slots[i].gen == gen && r.slots[i].c != nil {
+		r.slots[i].c, r.slots[i].w = nil, nil
+		r.free = append(r.free, i)
+	}
+}
+
+func (r *registry) lookup(id ClientID) (*conn, *worker) {
+	i, gen := id.split()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if int(i) < len(r.slots) && r.slots[i].gen == gen {
+		return r.slots[i].c, r.slots[i].w
+	}
+	return nil, nil
+}
+
+func (id ClientID) split() (index, gen uint32) {
+	return uint32(id) - 1, uint32(id >> 32)
+}
+
+// Reply answers the pending request of client id (see Ctx.Pending) with
+// status, content type and body (copied). It returns ErrGone if the client
+// has closed. Safe from any goroutine; it never blocks on the network. A
+// reply to a client with no pending request is dropped.
+func (s *Server) Reply(id ClientID, status int, contentType string, body []byte) error {
+	b := append([]byte(nil), body...)
+	return s.ReplyFunc(id, func(c *Ctx) { c.Send(status, contentType, b) })
+}
+
+// ReplyFunc answers the pending request of client id by running f on the
+// connection's worker with a Ctx for the pending request (every accessor
+// works). f must answer and must not block. Returns ErrGone if the client
+// has closed.
+func (s *Server) ReplyFunc(id ClientID, f func(c *Ctx)) error {
+	c, w := s.clients.lookup(id)
+	if c == nil {
+		return ErrGone
+	}
+	if err := w.loop.Submit(func() { c.reply(id, f) }); err != nil {
+		return ErrGone
+	}
+	return nil
+}
+
+// reply runs on the loop: answer the pending request, then resume
+// processing what the client pipelined behind it.
+func (c *conn) reply(id ClientID, f func(*Ctx)) {
+	if c.closed || c.id != id || !c.isPending {
+		return
+	}
+	w := c.w
+	w.resetOut()
+	x := c.ctxFor(c.head)
+	c.isPending = false
+	f(x)
+	if !x.done() {
+		x.fail(errNoResponse)
+	}
+	c.afterHandler(c.head)
+	if !c.isPending {
+		c.head = nil
+	}
+	if !c.isPending && len(c.in) > 0 && !c.closeAfter {
+		n := copy(w.rbuf, c.in)
+		c.in = nil
+		c.process(w.rbuf[:n])
+	}
+	c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
+	c.finish()
+}
+
+// Pending is a request kept open by PendingQueue.Push, for a worker
+// goroutine to answer with Server.Reply.
+type Pending[T any] struct {
+	ID   ClientID
+	Data T
+}
+
+// PendingQueue is a bounded queue of pending requests for a pool of worker
+// goroutines (Caprese's Pendings). Safe for concurrent use.
+type PendingQueue[T any] struct {
+	ch chan Pending[T]
+}
+
+// NewPendingQueue returns a queue holding at most limit requests
+// (limit < 1 means 1).
+func NewPendingQueue[T any](limit int) *PendingQueue[T] {
+	if limit < 1 {
+		limit = 1
+	}
+	return &PendingQueue[T]{ch: make(chan Pending[T], limit)}
+}
+
+// Push marks the request of c pending and queues it with data. When the
+// queue is full it returns ErrQueueFull and leaves the request unanswered
+// (the handler should answer, typically 503).
+func (q *PendingQueue[T]) Push(c *Ctx, data T) error {
+	id := c.ClientID()
+	select {
+	case q.ch <- Pending[T]{ID: id, Data: data}:
+		c.pendingSet = true
+		return nil
+	default:
+		return ErrQueueFull
+	}
+}
+
+// Recv waits for the next queued request, or until ctx is done.
+func (q *PendingQueue[T]) Recv(ctx context.Context) (Pending[T], error) {
+	select {
+	case p := <-q.ch:
+		return p, nil
+	case <-ctx.Done():
+		return Pending[T]{}, ctx.Err()
+	}
+}
+
+// Len is the number of queued requests.
+func (q *PendingQueue[T]) Len() int { return len(q.ch) }
+
+// stats are the server's counters, read by Stats.
+type stats struct {
+	accepted, refused, acceptErrors        atomic.Uint64
+	requests, responses, badRequests       atomic.Uint64
+	timeouts                               atomic.Uint64
+	bytesIn, bytesOut                      atomic.Uint64
+	closed                                 [numReasons]atomic.Uint64
+}
+
+// Stats is a snapshot of the server's counters, for metrics.
+type Stats struct {
+	Open         int64             // connections open now (detached included)
+	Accepted     uint64            // connections accepted
+	Refused      uint64            // connections refused over ClientMax
+	AcceptErrors uint64            // failed accept calls
+	Requests     uint64            // request heads parsed
+	BadRequests  uint64            // requests answered with an error and closed
+	Timeouts     uint64            // read or pending timeouts answered
+	BytesIn      uint64            // bytes read from clients
+	BytesOut     uint64            // bytes written to clients
+	Closed       map[string]uint64 // closed connections by reason
+}
+
+// Stats returns a snapshot of the counters. Safe from any goroutine.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Open:         s.nconns.Load(),
+		Accepted:     s.stats.accepted.Load(),
+		Refused:      s.stats.refused.Load(),
+		AcceptErrors: s.stats.acceptErrors.Load(),
+		Requests:     s.stats.requests.Load(),
+		BadRequests:  s.stats.badRequests.Load(),
+		Timeouts:     s.stats.timeouts.Load(),
+		BytesIn:      s.stats.bytesIn.Load(),
+		BytesOut:     s.stats.bytesOut.Load(),
+		Closed:       make(map[string]uint64, numReasons),
+	}
+	for i := range s.stats.closed {
+		st.Closed[reasonNames[i]] = s.stats.closed[i].Load()
+	}
+	return st
+}

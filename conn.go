@@ -1,0 +1,656 @@
+package edge
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"github.com/edge-rt/edge/http1"
+	"golang.org/x/sys/unix"
+)
+
+// closeReason says why a connection was closed, for stats and debug logs.
+type closeReason uint8
+
+const (
+	reasonPeer closeReason = iota
+	reasonIdle
+	reasonReadTimeout
+	reasonWriteTimeout
+	reasonReadError
+	reasonWriteError
+	reasonDone
+	reasonShutdown
+	reasonBadRequest
+	reasonDetach
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"peer", "idle", "read_timeout", "write_timeout", "read_error", "write_error", "done", "shutdown", "bad_request", "detach"}
+
+// conn is one client connection served by the event loop. An idle conn is
+// just this struct: no goroutine, no buffers. Loop goroutine only.
+type conn struct {
+	w      *worker
+	l      *Listener
+	fd     int
+	events uint32
+	remote netip.AddrPort
+
+	list       *connList
+	prev, next *conn
+	since      int64
+
+	in   []byte   // unparsed input carried over between reads
+	pend [][]byte // output the socket did not take yet
+
+	body *bodyState // request body being received
+	head []byte     // copy of the request head while pending
+
+	id         ClientID // non-zero once registered (Pending)
+	closeAfter bool     // close once the output is flushed
+	linger     bool     // close by half-closing and draining input (after an error)
+	lingering  bool     // draining input, output side shut down
+	isPending  bool     // waiting for an async reply
+	closed     bool
+	detach     func(ctx context.Context, nc net.Conn, buffered []byte)
+}
+
+// bodyState tracks a request body that did not arrive with its head.
+type bodyState struct {
+	r         *route
+	head      []byte // copy of the request head, re-parsed for each callback
+	remaining int64  // Content-Length bytes still to come
+	chunked   bool
+	dec       http1.ChunkedDecoder
+	buf       []byte // whole-body accumulation
+	total     int64
+	started   bool // OnStart ran (stream routes)
+}
+
+func (c *conn) setEvents(ev uint32) {
+	if c.events != ev {
+		c.events = ev
+		c.w.loop.Modify(c.fd, ev)
+	}
+}
+
+// OnEvent implements evloop.Handler.
+func (c *conn) OnEvent(ev uint32) {
+	if c.closed {
+		return
+	}
+	if len(c.pend) > 0 {
+		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return
+		}
+		if !c.flushPending() {
+			return
+		}
+		c.afterOutput()
+		return
+	}
+	if c.isPending {
+		if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			c.close(reasonPeer)
+		}
+		return
+	}
+	c.read()
+}
+
+func (c *conn) read() {
+	w := c.w
+	n0 := copy(w.rbuf, c.in)
+	r, _, e := syscall.Syscall(unix.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&w.rbuf[n0])), uintptr(len(w.rbuf)-n0))
+	n := int(r)
+	if e != 0 {
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return
+		}
+		c.close(reasonReadError)
+		return
+	}
+	if n == 0 {
+		c.close(reasonPeer)
+		return
+	}
+	w.srv.stats.bytesIn.Add(uint64(n))
+	if c.lingering {
+		return // discarding until the peer closes or the timer fires
+	}
+	c.releaseIn()
+	w.resetOut()
+	c.process(w.rbuf[:n0+n])
+	c.finish()
+}
+
+// process parses and answers every complete request in data, in order,
+// and keeps what cannot be processed yet in c.in.
+func (c *conn) process(data []byte) {
+	w := c.w
+	for len(data) > 0 && !c.closeAfter && !c.isPending && c.detach == nil {
+		if c.body != nil {
+			n := c.feedBody(data)
+			data = data[n:]
+			if c.body != nil {
+				break // needs more input
+			}
+			continue
+		}
+		n, err := w.srv.parser.Parse(data, &w.ctx.req)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if n == 0 {
+			break
+		}
+		data = c.handle(data[:n], data[n:])
+	}
+	if len(data) > 0 && !c.closeAfter {
+		c.in = append([]byte(nil), data...)
+	}
+}
+
+// finish flushes the output of a processing round and files the
+// connection under the list matching what it waits for next.
+func (c *conn) finish() {
+	if c.closed {
+		return
+	}
+	c.flush()
+	if c.closed || len(c.pend) > 0 {
+		return
+	}
+	c.afterOutput()
+}
+
+// afterOutput runs once all output went out.
+func (c *conn) afterOutput() {
+	w := c.w
+	switch {
+	case c.detach != nil:
+		c.handOver()
+	case c.isPending:
+		c.setEvents(0)
+		if c.list != &w.pending {
+			c.moveTo(&w.pending)
+		}
+	case c.closeAfter && c.body == nil:
+		if c.linger || len(c.in) > 0 {
+			c.startLinger()
+		} else {
+			c.close(reasonDone)
+		}
+	case c.body != nil || len(c.in) > 0:
+		c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
+		// The read deadline runs from the first byte of a head (slowloris
+		// cannot extend it); a body in progress refreshes it on each read.
+		if c.list != &w.reading || c.body != nil {
+			c.moveTo(&w.reading)
+		}
+	default:
+		c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
+		c.moveTo(&w.idle)
+	}
+}
+
+// handle answers one request whose head is head; rest is the input after
+// it. It returns the input left once any body this request owns was taken.
+func (c *conn) handle(head, rest []byte) []byte {
+	w := c.w
+	s := w.srv
+	x := &w.ctx
+	req := &x.req
+	x.begin(c)
+	if !req.KeepAlive || w.closing {
+		c.closeAfter = true
+	}
+	s.stats.requests.Add(1)
+	hasBody := req.ContentLength > 0 || req.Chunked
+	switch req.Method {
+	case http1.MethodPOST, http1.MethodPUT, http1.MethodPATCH:
+		if !s.cfg.AllowPost {
+			c.fail(errMethodNotAllowed)
+			return nil
+		}
+	default:
+		if hasBody && !s.cfg.AllowPost {
+			c.fail(errMethodNotAllowed)
+			return nil
+		}
+	}
+	if req.ContentLength > s.cfg.MaxBodySize {
+		c.fail(errBodyTooLarge)
+		return nil
+	}
+	g := c.l.group(req.Host)
+	if g != nil {
+		for i := range g.routes {
+			r := &g.routes[i]
+			if !r.match(x) {
+				continue
+			}
+			if r.post != nil || r.stream != nil {
+				return c.startBody(r, head, rest)
+			}
+			r.h(x)
+			if x.done() {
+				break
+			}
+		}
+		if !x.done() && g.fallback != nil {
+			g.fallback(x)
+		}
+	}
+	if !x.done() {
+		x.notFound()
+	}
+	c.afterHandler(head)
+	if hasBody {
+		// A body nobody asked for: answer, then close rather than parse
+		// what may be an attacker's second request.
+		c.closeAfter = true
+		c.linger = true
+		return nil
+	}
+	return rest
+}
+
+// afterHandler records what the handler asked for beyond the response.
+func (c *conn) afterHandler(head []byte) {
+	x := &c.w.ctx
+	if x.pendingSet {
+		c.isPending = true
+		c.head = append(c.head[:0], head...)
+	}
+	if x.detachFn != nil {
+		c.detach = x.detachFn
+	}
+	if x.closeSet {
+		c.closeAfter = true
+	}
+}
+
+var (
+	errMethodNotAllowed = &http1.Error{Status: 405, Reason: "method not allowed"}
+	errBodyTooLarge     = &http1.Error{Status: 413, Reason: "request body too large"}
+	errNoResponse       = &http1.Error{Status: 500, Reason: "handler did not respond"}
+	errPendingTimeout   = &http1.Error{Status: 504, Reason: "reply timed out"}
+	errReadTimeout      = &http1.Error{Status: 408, Reason: "request timeout"}
+)
+
+// startBody begins receiving the body of a request routed to a POST or
+// stream route.
+func (c *conn) startBody(r *route, head, rest []byte) []byte {
+	w := c.w
+	x := &w.ctx
+	req := &x.req
+	if !req.Chunked && int64(len(rest)) >= req.ContentLength && r.post != nil {
+		// The common case: the whole body came with the head.
+		x.body = rest[:req.ContentLength]
+		c.callPost(r, x, head)
+		return rest[req.ContentLength:]
+	}
+	if req.Expect100 {
+		w.out = append(w.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	}
+	b := &bodyState{r: r, head: append([]byte(nil), head...), chunked: req.Chunked}
+	if !req.Chunked {
+		b.remaining = req.ContentLength
+		if r.post != nil {
+			b.buf = make([]byte, 0, req.ContentLength)
+		}
+	}
+	c.body = b
+	if r.stream != nil {
+		b.started = true
+		if r.stream.OnStart != nil {
+			r.stream.OnStart(x)
+		}
+		if x.done() {
+			// Refused at the start: answer and close without reading.
+			c.body = nil
+			c.afterHandler(head)
+			c.closeAfter = true
+			c.linger = true
+			return nil
+		}
+	}
+	if !req.Chunked && req.ContentLength == 0 {
+		c.endBody(true)
+		return rest
+	}
+	n := c.feedBody(rest)
+	return rest[n:]
+}
+
+func (c *conn) callPost(r *route, x *Ctx, head []byte) {
+	r.post(x)
+	if !x.done() {
+		x.fail(errNoResponse)
+	}
+	c.afterHandler(head)
+}
+
+// feedBody consumes body bytes from data and returns how many it took.
+func (c *conn) feedBody(data []byte) int {
+	b := c.body
+	s := c.w.srv
+	used := 0
+	for c.body != nil {
+		var piece []byte
+		if b.chunked {
+			p, n, done, err := b.dec.Next(data[used:])
+			if err != nil {
+				c.endBody(false)
+				c.fail(err)
+				return len(data)
+			}
+			used += n
+			piece = p
+			if len(piece) > 0 && !c.bodyPiece(piece) {
+				return len(data)
+			}
+			if done {
+				c.endBody(true)
+				return used
+			}
+			if n == 0 {
+				return used
+			}
+			continue
+		}
+		take := int64(len(data) - used)
+		if take > b.remaining {
+			take = b.remaining
+		}
+		piece = data[used : used+int(take)]
+		used += int(take)
+		b.remaining -= take
+		if len(piece) > 0 && !c.bodyPiece(piece) {
+			return len(data)
+		}
+		if b.remaining == 0 {
+			c.endBody(true)
+		}
+		return used
+	}
+	_ = s
+	return used
+}
+
+// bodyPiece hands one piece of body to the route. It reports false when
+// the body was refused (too large, or the handler answered early).
+func (c *conn) bodyPiece(p []byte) bool {
+	b := c.body
+	s := c.w.srv
+	b.total += int64(len(p))
+	if b.total > s.cfg.MaxBodySize {
+		c.endBody(false)
+		c.fail(errBodyTooLarge)
+		return false
+	}
+	if b.r.post != nil {
+		b.buf = append(b.buf, p...)
+		return true
+	}
+	x := c.ctxFor(b.head)
+	if b.r.stream.OnData != nil {
+		b.r.stream.OnData(x, p)
+	}
+	if x.done() {
+		c.endBody(false)
+		c.afterHandler(b.head)
+		c.closeAfter = true
+		c.linger = true
+		return false
+	}
+	return true
+}
+
+// endBody completes (ok) or abandons a body in progress.
+func (c *conn) endBody(ok bool) {
+	b := c.body
+	if b == nil {
+		return
+	}
+	c.body = nil
+	x := c.ctxFor(b.head)
+	if b.r.post != nil {
+		if ok {
+			x.body = b.buf
+			c.callPost(b.r, x, b.head)
+		}
+		return
+	}
+	if b.started && b.r.stream.OnEnd != nil {
+		x.bodyTotal = b.total
+		b.r.stream.OnEnd(x, ok)
+	}
+	if ok {
+		if !x.done() {
+			x.fail(errNoResponse)
+		}
+		c.afterHandler(b.head)
+	}
+}
+
+// ctxFor rebuilds the worker's Ctx for a request whose head was saved.
+func (c *conn) ctxFor(head []byte) *Ctx {
+	x := &c.w.ctx
+	c.w.srv.parser.Parse(head, &x.req)
+	x.begin(c)
+	return x
+}
+
+// fail answers a malformed request and closes the connection after.
+func (c *conn) fail(err error) {
+	e, ok := err.(*http1.Error)
+	if !ok {
+		e = &http1.Error{Status: 400, Reason: err.Error()}
+	}
+	w := c.w
+	w.srv.stats.badRequests.Add(1)
+	if w.srv.cfg.Debug {
+		w.srv.log.Debug("edge: bad request", "remote", c.remote, "status", e.Status, "reason", e.Reason)
+	}
+	if c.body != nil {
+		c.endBody(false)
+	}
+	name := ""
+	if w.srv.cfg.HeaderServer {
+		name = w.srv.cfg.ServerName
+	}
+	w.out = http1.AppendError(w.out, e, name)
+	c.closeAfter = true
+	c.linger = w.srv.cfg.ErrorClose != CloseImmediately
+	c.in = c.in[:0]
+}
+
+// flush writes the worker's output for this connection; what the socket
+// does not take is kept in c.pend and the connection waits for EPOLLOUT.
+func (c *conn) flush() {
+	w := c.w
+	w.sealOut()
+	if len(w.bufs) == 0 {
+		return
+	}
+	total := 0
+	for _, b := range w.bufs {
+		total += len(b)
+	}
+	n, e := w.writev(c.fd, w.bufs)
+	if e != 0 && e != unix.EAGAIN && e != unix.EINTR {
+		c.close(reasonWriteError)
+		return
+	}
+	w.srv.stats.bytesOut.Add(uint64(n))
+	if n == total {
+		return
+	}
+	// Keep the rest: copies of the worker buffer, references to
+	// immutable bodies.
+	var owned int
+	skip := n
+	for i, b := range w.bufs {
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		b = b[skip:]
+		skip = 0
+		if !w.bufRef[i] {
+			owned += len(b)
+		}
+	}
+	store := make([]byte, 0, owned)
+	skip = n
+	for i, b := range w.bufs {
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		b = b[skip:]
+		skip = 0
+		if w.bufRef[i] {
+			c.pend = append(c.pend, b)
+		} else {
+			start := len(store)
+			store = append(store, b...)
+			c.pend = append(c.pend, store[start:len(store):len(store)])
+		}
+	}
+	c.setEvents(unix.EPOLLOUT | unix.EPOLLRDHUP)
+	c.moveTo(&w.writing)
+}
+
+// flushPending writes c.pend; it reports whether all of it went out.
+func (c *conn) flushPending() bool {
+	w := c.w
+	n, e := w.writev(c.fd, c.pend)
+	if e != 0 && e != unix.EAGAIN && e != unix.EINTR {
+		c.close(reasonWriteError)
+		return false
+	}
+	w.srv.stats.bytesOut.Add(uint64(n))
+	for n > 0 && len(c.pend) > 0 {
+		if n >= len(c.pend[0]) {
+			n -= len(c.pend[0])
+			c.pend[0] = nil
+			c.pend = c.pend[1:]
+			continue
+		}
+		c.pend[0] = c.pend[0][n:]
+		n = 0
+	}
+	if len(c.pend) > 0 {
+		c.moveTo(&w.writing) // progress: a fresh write deadline
+		return false
+	}
+	c.pend = nil
+	return true
+}
+
+// startLinger half-closes the connection and discards input until the
+// peer closes or the read timeout fires, so the client sees the error
+// response instead of a reset.
+func (c *conn) startLinger() {
+	c.lingering = true
+	c.releaseIn()
+	unix.Shutdown(c.fd, unix.SHUT_WR)
+	c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
+	c.moveTo(&c.w.reading)
+}
+
+func (c *conn) timeoutRead() {
+	if c.lingering || (c.body == nil && len(c.in) == 0) {
+		c.close(reasonReadTimeout)
+		return
+	}
+	c.w.srv.stats.timeouts.Add(1)
+	c.w.resetOut()
+	c.fail(errReadTimeout)
+	c.linger = false
+	c.finish()
+	if !c.closed {
+		c.close(reasonReadTimeout)
+	}
+}
+
+func (c *conn) timeoutPending() {
+	c.w.srv.stats.timeouts.Add(1)
+	c.w.resetOut()
+	c.ctxFor(c.head)
+	c.isPending = false
+	c.fail(errPendingTimeout)
+	c.linger = false
+	c.finish()
+	if !c.closed {
+		c.close(reasonReadTimeout)
+	}
+}
+
+// releaseIn drops the carried input: an idle connection holds no buffer.
+func (c *conn) releaseIn() { c.in = nil }
+
+// close releases everything the connection holds. Idempotent.
+func (c *conn) close(why closeReason) {
+	if c.closed {
+		return
+	}
+	if c.body != nil {
+		c.endBody(false)
+	}
+	c.closed = true
+	w := c.w
+	s := w.srv
+	if c.list != nil {
+		c.list.remove(c)
+	}
+	if why != reasonDetach {
+		w.loop.Remove(c.fd)
+		unix.Close(c.fd)
+		s.nconns.Add(-1)
+	}
+	if c.id != 0 {
+		s.clients.unregister(c.id)
+	}
+	s.stats.closed[why].Add(1)
+	w.nconns--
+	*c = conn{closed: true}
+	if len(w.free) < 1024 {
+		w.free = append(w.free, c)
+	}
+}
+
+// handOver gives the socket to a goroutine running the route's detach
+// function, with whatever input was read after the request.
+func (c *conn) handOver() {
+	w := c.w
+	s := w.srv
+	fn := c.detach
+	buffered := append([]byte(nil), c.in...)
+	f := os.NewFile(uintptr(c.fd), "edge-conn")
+	w.loop.Remove(c.fd)
+	nc, err := net.FileConn(f) // dups the descriptor
+	f.Close()
+	c.close(reasonDetach)
+	if err != nil {
+		s.nconns.Add(-1)
+		s.log.Warn("edge: detach", "err", err)
+		return
+	}
+	if !s.startGoroutine(func(ctx context.Context) {
+		defer s.nconns.Add(-1)
+		defer nc.Close()
+		fn(ctx, nc, buffered)
+	}) {
+		nc.Close()
+		s.nconns.Add(-1)
+	}
+}

@@ -1,0 +1,321 @@
+package edge
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/edge-rt/edge/http1"
+	"github.com/edge-rt/edge/static"
+)
+
+// Handler answers a request. If it returns without answering (and without
+// calling Pending or Detach), matching goes on with the next route, then
+// the group's fallback, then a 404: a handler can act as a guard.
+type Handler func(c *Ctx)
+
+// StreamHandler receives a request body piece by piece (Caprese's
+// onStart / onMessage / onDone / onFailed). Each callback gets a Ctx with
+// the request head re-parsed, so every accessor works; data is only valid
+// during the call. The response is written in OnStart (refusing the body:
+// the connection closes after it), OnData (same) or OnEnd.
+type StreamHandler struct {
+	// OnStart, if not nil, runs when the head arrives.
+	OnStart func(c *Ctx)
+	// OnData runs for every piece of body as it arrives.
+	OnData func(c *Ctx, data []byte)
+	// OnEnd runs once after OnStart: ok is true when the whole body
+	// arrived (answer here), false when the client went away, the body was
+	// malformed or too large (the response is already decided).
+	OnEnd func(c *Ctx, ok bool)
+}
+
+// Matcher decides whether a route applies to a request. Build one with
+// Path, Prefix, Regexp, Pattern, Func or Any.
+type Matcher struct {
+	paths   []string
+	prefix  string
+	hasPfx  bool
+	re      *regexp.Regexp
+	pattern []string // segments; ":x" captures
+	fn      func(*Ctx) bool
+}
+
+// Path matches requests whose path is exactly one of paths.
+func Path(paths ...string) Matcher { return Matcher{paths: paths} }
+
+// Prefix matches requests whose path starts with prefix.
+func Prefix(prefix string) Matcher { return Matcher{prefix: prefix, hasPfx: true} }
+
+// Regexp matches requests whose path matches expr (anchored at both ends);
+// captures are read with Ctx.Match. Regexp routes allocate: prefer Path and
+// Pattern on hot paths. It panics if expr does not compile.
+func Regexp(expr string) Matcher {
+	return Matcher{re: regexp.MustCompile("^(?:" + expr + ")$")}
+}
+
+// Pattern matches paths segment by segment; a segment ":name" matches any
+// one non-empty segment, read with Ctx.Param. At most 8 parameters.
+func Pattern(p string) Matcher {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	n := 0
+	for _, s := range segs {
+		if strings.HasPrefix(s, ":") {
+			n++
+		}
+	}
+	if n > maxParams {
+		panic(fmt.Sprintf("edge: pattern %q has more than %d parameters", p, maxParams))
+	}
+	return Matcher{pattern: segs}
+}
+
+// Func matches requests for which f returns true.
+func Func(f func(c *Ctx) bool) Matcher { return Matcher{fn: f} }
+
+// Any matches every request.
+func Any() Matcher { return Matcher{fn: func(*Ctx) bool { return true }} }
+
+type route struct {
+	methods uint16 // bit per http1.Method; 0 = any
+	m       Matcher
+	h       Handler
+	post    Handler
+	stream  *StreamHandler
+}
+
+func methodBit(m http1.Method) uint16 { return 1 << m }
+
+var getHead = methodBit(http1.MethodGET) | methodBit(http1.MethodHEAD)
+
+func (r *route) match(x *Ctx) bool {
+	if r.methods != 0 && r.methods&methodBit(x.req.Method) == 0 {
+		return false
+	}
+	m := &r.m
+	path := str(x.req.Path)
+	switch {
+	case m.paths != nil:
+		for _, p := range m.paths {
+			if p == path {
+				return true
+			}
+		}
+		return false
+	case m.hasPfx:
+		return strings.HasPrefix(path, m.prefix)
+	case m.re != nil:
+		sub := m.re.FindStringSubmatch(path)
+		if sub == nil {
+			return false
+		}
+		x.matches = sub
+		return true
+	case m.pattern != nil:
+		return matchPattern(m.pattern, path, x)
+	case m.fn != nil:
+		return m.fn(x)
+	}
+	return false
+}
+
+func matchPattern(segs []string, path string, x *Ctx) bool {
+	if path == "" || path[0] != '/' {
+		return false
+	}
+	rest := path[1:]
+	n := 0
+	for i, s := range segs {
+		var seg string
+		if i == len(segs)-1 {
+			seg, rest = rest, ""
+			if strings.IndexByte(seg, '/') >= 0 {
+				return false
+			}
+		} else {
+			j := strings.IndexByte(rest, '/')
+			if j < 0 {
+				return false
+			}
+			seg, rest = rest[:j], rest[j+1:]
+		}
+		if len(s) > 0 && s[0] == ':' {
+			if seg == "" {
+				return false
+			}
+			x.params[n] = param{name: s[1:], value: seg}
+			n++
+			continue
+		}
+		if s != seg {
+			return false
+		}
+	}
+	x.nparams = n
+	return true
+}
+
+// Routes is a group of routes for one host (Caprese's routes(host = ...)):
+// checked in the order they were added, then the fallback. Build it
+// before the server starts; it must not change after.
+type Routes struct {
+	host     string // "" = any host
+	routes   []route
+	fallback Handler
+}
+
+// NewRoutes returns an empty group for host: "" matches every host,
+// "example.com" matches that name (any port, case-insensitive),
+// "example.com:8443" also requires the port, "*.example.com" matches one
+// or more labels before example.com.
+func NewRoutes(host string) *Routes { return &Routes{host: strings.ToLower(host)} }
+
+// Host is the host pattern of the group.
+func (g *Routes) Host() string { return g.host }
+
+// Get routes GET and HEAD requests for the exact path to h. For several
+// paths use Handle(Path(a, b), h, "GET", "HEAD").
+func (g *Routes) Get(path string, h Handler) *Routes {
+	return g.Handle(Path(path), h, "GET", "HEAD")
+}
+
+// Handle routes requests matched by m, with one of methods (none: any
+// method), to h.
+func (g *Routes) Handle(m Matcher, h Handler, methods ...string) *Routes {
+	g.routes = append(g.routes, route{methods: methodMask(methods), m: m, h: h})
+	return g
+}
+
+// Post routes POST requests matched by m to h, which reads the whole body
+// with Ctx.Body (at most Config.MaxBodySize bytes; larger gets 413).
+// Config.AllowPost must be set, or every POST gets 405.
+func (g *Routes) Post(m Matcher, h Handler) *Routes {
+	g.routes = append(g.routes, route{methods: methodBit(http1.MethodPOST), m: m, post: h})
+	return g
+}
+
+// PostStream routes POST requests matched by m to a streaming body
+// handler.
+func (g *Routes) PostStream(m Matcher, sh StreamHandler) *Routes {
+	g.routes = append(g.routes, route{methods: methodBit(http1.MethodPOST), m: m, stream: &sh})
+	return g
+}
+
+// Static serves GET and HEAD requests under prefix from src (an embedded
+// static.Set or a development static.Dir), the path below prefix naming
+// the file. Missing files fall through to the next route.
+func (g *Routes) Static(prefix string, src static.Source) *Routes {
+	return g.Handle(Prefix(prefix), func(c *Ctx) { c.Serve(src, prefix) }, "GET", "HEAD")
+}
+
+// Content serves one static content object on the exact paths.
+func (g *Routes) Content(ct *static.Content, paths ...string) *Routes {
+	return g.Handle(Path(paths...), func(c *Ctx) { c.Content(ct) }, "GET", "HEAD")
+}
+
+// Redirect answers requests matched by m with a redirect to target, in
+// which "{host}" is replaced by the request's host (without port) and
+// "{url}" by the request target.
+func (g *Routes) Redirect(m Matcher, status int, target string) *Routes {
+	return g.Handle(m, func(c *Ctx) { c.Redirect(status, expandTarget(target, c)) })
+}
+
+func expandTarget(t string, c *Ctx) string {
+	if !strings.Contains(t, "{") {
+		return t
+	}
+	host := c.Host()
+	if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
+		host = h
+	} else if strings.HasPrefix(host, "[") {
+		if i := strings.LastIndex(host, "]"); i > 0 {
+			host = host[:i+1]
+		}
+	}
+	return strings.NewReplacer("{host}", host, "{url}", c.URL()).Replace(t)
+}
+
+// ACME serves ACME HTTP-01 challenge files (certbot's webroot mode) from
+// webroot/.well-known/acme-challenge/, read from disk on every request.
+func (g *Routes) ACME(webroot string) (*Routes, error) {
+	d, err := static.NewDir(webroot)
+	if err != nil {
+		return g, fmt.Errorf("edge: acme webroot: %w", err)
+	}
+	const p = "/.well-known/acme-challenge/"
+	g.Handle(Prefix(p), func(c *Ctx) { c.Serve(d, "") }, "GET", "HEAD")
+	return g, nil
+}
+
+// Fallback sets the handler for requests no route answered (default: 404).
+func (g *Routes) Fallback(h Handler) *Routes {
+	g.fallback = h
+	return g
+}
+
+func methodMask(methods []string) uint16 {
+	var m uint16
+	for _, s := range methods {
+		mm := methodByName(s)
+		if mm == http1.MethodUnknown {
+			panic("edge: unknown method " + s)
+		}
+		m |= methodBit(mm)
+	}
+	return m
+}
+
+func methodByName(s string) http1.Method {
+	switch s {
+	case "GET":
+		return http1.MethodGET
+	case "HEAD":
+		return http1.MethodHEAD
+	case "POST":
+		return http1.MethodPOST
+	case "PUT":
+		return http1.MethodPUT
+	case "DELETE":
+		return http1.MethodDELETE
+	case "CONNECT":
+		return http1.MethodCONNECT
+	case "OPTIONS":
+		return http1.MethodOPTIONS
+	case "TRACE":
+		return http1.MethodTRACE
+	case "PATCH":
+		return http1.MethodPATCH
+	}
+	return http1.MethodUnknown
+}
+
+// matchHost reports whether the request host (header value, may carry a
+// port) matches the group's pattern.
+func (g *Routes) matchHost(host []byte) bool {
+	p := g.host
+	if p == "" {
+		return true
+	}
+	h := str(host)
+	if !strings.Contains(p, ":") || strings.HasPrefix(p, "[") && !strings.Contains(p, "]:") {
+		h = stripPort(h)
+	}
+	if strings.HasPrefix(p, "*.") {
+		suffix := p[1:] // ".example.com"
+		return len(h) > len(suffix) && strings.EqualFold(h[len(h)-len(suffix):], suffix)
+	}
+	return strings.EqualFold(h, p)
+}
+
+func stripPort(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		return h[:i]
+	}
+	return h
+}

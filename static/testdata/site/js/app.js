@@ -1,0 +1,6 @@
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+	for (const a of document.querySelectorAll("a")) {
+		a.addEventListener("click", () => console.log("navigating to", a.href));
+	}
+});

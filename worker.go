@@ -1,0 +1,321 @@
+package edge
+
+import (
+	"net/netip"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/edge-rt/edge/internal/evloop"
+	"golang.org/x/sys/unix"
+)
+
+// readBufSize is the per-worker read buffer. A connection only owns a
+// buffer while it holds an incomplete request head, so this is paid once
+// per worker, not per connection.
+const readBufSize = 64 << 10
+
+// bigBody is the size from which an immutable body (static content) is
+// written by reference instead of being copied into the output buffer.
+const bigBody = 16 << 10
+
+// worker is one event loop with its buffers. Everything in it is touched by
+// its loop goroutine only.
+type worker struct {
+	srv  *Server
+	loop *evloop.Loop
+	id   int
+
+	rbuf []byte // read buffer
+	out      []byte // responses being assembled for the current connection
+	segs     []seg  // out split by by-reference bodies
+	segStart int    // start of the part of out not in segs yet
+	bufs     [][]byte
+	bufRef   []bool
+	iov      []unix.Iovec
+
+	ctx Ctx // reused for every request on this worker
+
+	idle    connList // keep-alive, waiting for the next request
+	reading connList // partial request head or body
+	writing connList // output blocked on a slow reader
+	pending connList // waiting for an async reply
+
+	free    []*conn // recycled conn structs
+	nconns  int
+	closing bool // server shutting down: no keep-alive, close when idle
+}
+
+// seg is a piece of output: out[start:end], or ref when ref != nil.
+type seg struct {
+	ref        []byte
+	start, end int
+}
+
+func newWorker(s *Server, id int) (*worker, error) {
+	w := &worker{srv: s, id: id, rbuf: make([]byte, readBufSize), out: make([]byte, 0, 16<<10)}
+	w.ctx.w = w
+	loop, err := evloop.New(evloop.Config{Tick: time.Second, OnTick: w.tick})
+	if err != nil {
+		return nil, err
+	}
+	w.loop = loop
+	w.idle.timeout = s.cfg.IdleTimeout
+	w.reading.timeout = s.cfg.ReadTimeout
+	w.writing.timeout = s.cfg.WriteTimeout
+	w.pending.timeout = s.cfg.PendingTimeout
+	return w, nil
+}
+
+// listenHandler accepts connections for one listener on one worker. Every
+// worker registers the same listening socket with EPOLLEXCLUSIVE, so the
+// kernel wakes one of them per connection.
+type listenHandler struct {
+	w      *worker
+	l      *Listener
+	paused bool
+}
+
+func (h *listenHandler) OnEvent(events uint32) {
+	w, s := h.w, h.w.srv
+	for i := 0; i < 64; i++ {
+		var rsa unix.RawSockaddrAny
+		alen := uint32(unix.SizeofSockaddrAny)
+		r, _, e := syscall.Syscall6(unix.SYS_ACCEPT4, uintptr(h.l.fd),
+			uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&alen)),
+			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		if e != 0 {
+			switch e {
+			case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				// Out of descriptors: stop accepting on this worker until
+				// the next tick instead of spinning on a ready listener.
+				s.stats.acceptErrors.Add(1)
+				s.log.Warn("edge: accept", "listener", h.l.addrString(), "err", e)
+				if w.loop.Modify(h.l.fd, 0) == nil {
+					h.paused = true
+				}
+			default:
+				s.stats.acceptErrors.Add(1)
+				s.log.Warn("edge: accept", "listener", h.l.addrString(), "err", e)
+			}
+			return
+		}
+		fd := int(r)
+		if s.nconns.Add(1) > int64(s.cfg.ClientMax) {
+			s.nconns.Add(-1)
+			s.stats.refused.Add(1)
+			unix.Write(fd, refusedResponse)
+			unix.Close(fd)
+			continue
+		}
+		s.stats.accepted.Add(1)
+		w.newConn(fd, h.l, sockaddrToAddrPort(&rsa))
+	}
+}
+
+var refusedResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\nRetry-After: 1\r\n\r\nService Unavailable\n")
+
+func (h *listenHandler) resume() {
+	if h.paused && h.w.loop.Modify(h.l.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE) == nil {
+		h.paused = false
+	}
+}
+
+// sockaddrToAddrPort converts without allocating.
+func sockaddrToAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		port := uint16(p.Port>>8) | uint16(p.Port<<8)
+		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), port)
+	case unix.AF_INET6:
+		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		port := uint16(p.Port>>8) | uint16(p.Port<<8)
+		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr).Unmap(), port)
+	}
+	return netip.AddrPort{}
+}
+
+func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
+	var c *conn
+	if n := len(w.free); n > 0 {
+		c = w.free[n-1]
+		w.free[n-1] = nil
+		w.free = w.free[:n-1]
+	} else {
+		c = &conn{}
+	}
+	*c = conn{w: w, fd: fd, l: l, remote: remote, events: unix.EPOLLIN | unix.EPOLLRDHUP}
+	if err := w.loop.Add(fd, c.events, c); err != nil {
+		w.srv.log.Warn("edge: register connection", "err", err)
+		unix.Close(fd)
+		w.srv.nconns.Add(-1)
+		return
+	}
+	w.nconns++
+	if w.closing {
+		c.closeAfter = true
+	}
+	w.idle.push(c, w.loop.Now())
+}
+
+// tick sweeps timed-out connections and resumes paused listeners.
+func (w *worker) tick(now time.Time) {
+	for _, h := range w.srv.listenHandlers[w.id] {
+		h.resume()
+	}
+	w.idle.expire(now, func(c *conn) { c.close(reasonIdle) })
+	w.reading.expire(now, func(c *conn) { c.timeoutRead() })
+	w.writing.expire(now, func(c *conn) { c.close(reasonWriteTimeout) })
+	w.pending.expire(now, func(c *conn) { c.timeoutPending() })
+}
+
+// beginShutdown is run on the loop when the server shuts down: stop
+// accepting and close every connection that is between requests.
+func (w *worker) beginShutdown() {
+	w.closing = true
+	for _, h := range w.srv.listenHandlers[w.id] {
+		w.loop.Remove(h.l.fd)
+	}
+	for c := w.idle.head; c != nil; {
+		next := c.next
+		c.close(reasonShutdown)
+		c = next
+	}
+	for _, l := range []*connList{&w.reading, &w.writing, &w.pending} {
+		for c := l.head; c != nil; c = c.next {
+			c.closeAfter = true
+		}
+	}
+}
+
+// forceClose closes every remaining connection (shutdown deadline).
+func (w *worker) forceClose() {
+	for _, l := range []*connList{&w.idle, &w.reading, &w.writing, &w.pending} {
+		for c := l.head; c != nil; {
+			next := c.next
+			c.close(reasonShutdown)
+			c = next
+		}
+	}
+}
+
+// connList is an intrusive FIFO of connections sharing one timeout:
+// because the timeout is the same for all, insertion order is deadline
+// order and expiry only looks at the head.
+type connList struct {
+	head, tail *conn
+	timeout    time.Duration // <= 0: never expires
+	n          int
+}
+
+func (l *connList) push(c *conn, now time.Time) {
+	c.list = l
+	c.since = now.UnixNano()
+	c.prev, c.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+	l.n++
+}
+
+func (l *connList) remove(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.prev, c.next, c.list = nil, nil, nil
+	l.n--
+}
+
+func (l *connList) expire(now time.Time, f func(*conn)) {
+	if l.timeout <= 0 {
+		return
+	}
+	limit := now.Add(-l.timeout).UnixNano()
+	for l.head != nil && l.head.since <= limit {
+		f(l.head)
+	}
+}
+
+// moveTo puts c on list l (a fresh deadline), removing it from its current one.
+func (c *conn) moveTo(l *connList) {
+	if c.list != nil {
+		c.list.remove(c)
+	}
+	l.push(c, c.w.loop.Now())
+}
+
+// resetOut starts assembling output for a new connection.
+func (w *worker) resetOut() {
+	w.out = w.out[:0]
+	w.segs = w.segs[:0]
+	w.segStart = 0
+}
+
+// addRef appends an immutable body by reference.
+func (w *worker) addRef(b []byte) {
+	w.segs = append(w.segs, seg{start: w.segStart, end: len(w.out)}, seg{ref: b})
+	w.segStart = len(w.out)
+}
+
+// sealOut turns the assembled output into w.bufs (and w.bufRef, which
+// marks the by-reference pieces) ready for writev.
+func (w *worker) sealOut() {
+	w.bufs = w.bufs[:0]
+	w.bufRef = w.bufRef[:0]
+	for _, s := range w.segs {
+		if s.ref != nil {
+			w.bufs = append(w.bufs, s.ref)
+			w.bufRef = append(w.bufRef, true)
+		} else if s.end > s.start {
+			w.bufs = append(w.bufs, w.out[s.start:s.end])
+			w.bufRef = append(w.bufRef, false)
+		}
+	}
+	if len(w.out) > w.segStart {
+		w.bufs = append(w.bufs, w.out[w.segStart:])
+		w.bufRef = append(w.bufRef, false)
+	}
+	w.segs = w.segs[:0]
+	w.segStart = len(w.out)
+}
+
+// writev writes bufs to fd with one writev call and returns how many
+// bytes went out.
+func (w *worker) writev(fd int, bufs [][]byte) (int, syscall.Errno) {
+	w.iov = w.iov[:0]
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		var v unix.Iovec
+		v.Base = &b[0]
+		v.SetLen(len(b))
+		w.iov = append(w.iov, v)
+		if len(w.iov) == 1024 { // IOV_MAX
+			break
+		}
+	}
+	if len(w.iov) == 0 {
+		return 0, 0
+	}
+	r, _, e := syscall.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), 0
+}
+
+var _ evloop.Handler = (*conn)(nil)
+var _ evloop.Handler = (*listenHandler)(nil)
