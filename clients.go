@@ -181,11 +181,11 @@ func (q *PendingQueue[T]) Len() int { return len(q.ch) }
 
 // stats are the server's counters, read by Stats.
 type stats struct {
-	accepted, refused, acceptErrors        atomic.Uint64
-	requests, responses, badRequests       atomic.Uint64
-	timeouts                               atomic.Uint64
-	bytesIn, bytesOut                      atomic.Uint64
-	closed                                 [numReasons]atomic.Uint64
+	accepted, refused, acceptErrors  atomic.Uint64
+	requests, responses, badRequests atomic.Uint64
+	timeouts                         atomic.Uint64
+	bytesIn, bytesOut                atomic.Uint64
+	closed                           [numReasons]atomic.Uint64
 }
 
 // Stats is a snapshot of the server's counters, for metrics.

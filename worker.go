@@ -26,7 +26,7 @@ type worker struct {
 	loop *evloop.Loop
 	id   int
 
-	rbuf []byte // read buffer
+	rbuf     []byte // read buffer
 	out      []byte // responses being assembled for the current connection
 	segs     []seg  // out split by by-reference bodies
 	segStart int    // start of the part of out not in segs yet
@@ -105,8 +105,7 @@ func (h *listenHandler) OnEvent(events uint32) {
 		if s.nconns.Add(1) > int64(s.cfg.ClientMax) {
 			s.nconns.Add(-1)
 			s.stats.refused.Add(1)
-			unix.Write(fd, refusedResponse)
-			unix.Close(fd)
+			refuse(fd)
 			continue
 		}
 		s.stats.accepted.Add(1)
@@ -115,6 +114,17 @@ func (h *listenHandler) OnEvent(events uint32) {
 }
 
 var refusedResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\nRetry-After: 1\r\n\r\nService Unavailable\n")
+
+// refuse answers 503 on a connection over ClientMax and closes it. What
+// the client already sent is read first so that the close is a FIN, not a
+// reset that could destroy the response.
+func refuse(fd int) {
+	unix.Write(fd, refusedResponse)
+	unix.Shutdown(fd, unix.SHUT_WR)
+	var buf [4096]byte
+	unix.Read(fd, buf[:])
+	unix.Close(fd)
+}
 
 func (h *listenHandler) resume() {
 	if h.paused && h.w.loop.Modify(h.l.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE) == nil {

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # lib.sh: helpers shared by http.sh and idle.sh. Source it; do not run it.
 #
+# The sourcing script sets SERVERS, SERVER_CPUS and (for edge) EDGE_BIN.
+#
 # It keeps its state in a few globals (bench_tmp, bench_repo, the *_pids arrays)
 # and installs an EXIT trap that stops every server it started and removes the
 # temporary directory.
@@ -207,6 +209,7 @@ start_server() {
 		taskset -c "$SERVER_CPUS" env GOMAXPROCS="$workers" "$edge_bin" -config "$bench_tmp/edge.yaml" \
 			>"$bench_tmp/edge.log" 2>&1 &
 		;;
+	*) die "unknown server $name" ;;
 	esac
 	server_pid[$name]=$!
 	bench_started_pids+=("$!")

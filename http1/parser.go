@@ -19,13 +19,12 @@ const (
 	cDigit               // decimal digit
 )
 
-// ctype classifies every byte; lower maps ASCII letters to lower case.
-var (
-	ctype [256]uint8
-	lower [256]byte
-)
+// ctype classifies every byte; lower maps ASCII letters to lower case. They
+// are variables with initializers, not init code, so that package-level
+// variables calling NewParser see them filled.
+var ctype, lower = charTables()
 
-func init() {
+func charTables() (ctype [256]uint8, lower [256]byte) {
 	for c := 0; c < 256; c++ {
 		lower[c] = byte(c)
 		if 'A' <= c && c <= 'Z' {
@@ -58,6 +57,7 @@ func init() {
 		}
 		ctype[c] = t
 	}
+	return ctype, lower
 }
 
 // Parser parses request heads. It is immutable after NewParser and safe for
@@ -565,7 +565,7 @@ func (p *Parser) field(r *Request, st *headState, name, value []byte) *Error {
 	}
 	if len(name) < len(p.byLen) {
 		for m := p.byLen[len(name)]; m != 0; m &= m - 1 {
-			k := bits.TrailingZeros32(m)
+			k := bits.TrailingZeros32(m) & (MaxDeclared - 1)
 			if r.Values[k] == nil && equalFold(name, p.names[k]) {
 				r.Values[k] = value
 			}

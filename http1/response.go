@@ -9,12 +9,9 @@ import (
 // statusText holds the reason phrases of the registered status codes (RFC
 // 9110 section 15 and the IANA registry); statusLine the matching
 // "HTTP/1.1 <code> <reason>\r\n" lines. Both are indexed by code-100.
-var (
-	statusText [500]string
-	statusLine [500]string
-)
+var statusText, statusLine = statusTables()
 
-func init() {
+func statusTables() (texts, lines [500]string) {
 	for code, text := range map[int]string{
 		100: "Continue",
 		101: "Switching Protocols",
@@ -83,9 +80,10 @@ func init() {
 		510: "Not Extended",
 		511: "Network Authentication Required",
 	} {
-		statusText[code-100] = text
-		statusLine[code-100] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
+		texts[code-100] = text
+		lines[code-100] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
 	}
+	return texts, lines
 }
 
 // StatusText returns the reason phrase of a registered status code, such as

@@ -1,0 +1,146 @@
+// Command edge is the edge web server: it serves the routes, static content,
+// redirects and ACME challenges of a YAML config file.
+//
+// Usage:
+//
+//	edge [-config FILE] [-t] [-version]
+//
+// Without -config, edge serves its embedded demo site on port 8089. With -t
+// it checks the config (parsing it and loading what it names, without binding
+// any address), prints the result and exits. SIGTERM or SIGINT shut it down
+// gracefully; a second signal ends it at once.
+//
+// See testdata/full.yaml for every config key.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time: go build -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+// tlsBackend names the TLS library edge is built with.
+var tlsBackend = "stdlib"
+
+//go:embed default.yaml
+var defaultConfig []byte
+
+// defaultConfigName names the embedded default config in messages.
+const defaultConfigName = "default.yaml"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main with its arguments and outputs; it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("edge", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	configFile := fl.String("config", "", "the config `file` (default: the embedded demo site on :8089)")
+	check := fl.Bool("t", false, "check the config and exit")
+	showVersion := fl.Bool("version", false, "print the version and exit")
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "usage: edge [-config file] [-t] [-version]\n")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "edge: unexpected argument %q\n", fl.Arg(0))
+		fl.Usage()
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "edge %s %s %s\n", versionString(), runtime.Version(), tlsBackend)
+		return 0
+	}
+
+	name, data := defaultConfigName, defaultConfig
+	display := defaultConfigName + " (embedded)"
+	if *configFile != "" {
+		var err error
+		if data, err = os.ReadFile(*configFile); err != nil {
+			fmt.Fprintf(stderr, "edge: %v\n", err)
+			return 1
+		}
+		name, display = *configFile, *configFile
+	}
+	fc, err := parseConfig(name, data)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+
+	if *check {
+		// Loading content logs nothing useful here: only problems.
+		logger := newLogger(fc, stderr, slog.LevelWarn)
+		if _, err := fc.build(logger); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: configuration ok\n", display)
+		return 0
+	}
+
+	logger := newLogger(fc, stderr, slog.LevelInfo)
+	slog.SetDefault(logger)
+	logger.Info("edge: starting", "version", versionString(), "go", runtime.Version(), "tls", tlsBackend, "config", display)
+	srv, err := fc.build(logger)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		logger.Info("edge: shutting down")
+		stop() // a second signal ends the process at once
+	}()
+	if err := srv.Run(ctx); err != nil {
+		logger.Error("edge: exiting", "err", err)
+		fmt.Fprintf(stderr, "edge: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// newLogger returns the slog logger the config asks for, writing to w.
+func newLogger(fc *fileConfig, w io.Writer, level slog.Level) *slog.Logger {
+	if fc.cfg.Debug {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if fc.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// versionString is version, or the module version when built with
+// "go install" and no -ldflags.
+func versionString() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}

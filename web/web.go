@@ -1,0 +1,31 @@
+// Package web holds edge's embedded demo site: the page the edge binary
+// serves when it runs without a config file (static: "embed:" in a config).
+//
+// Typical usage:
+//
+//	set, err := static.FromFS(web.FS())
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	srv.Listen("tcp", ":8089").Any().Static("/", set)
+package web
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// Site is the embedded demo site; its files are under "site/".
+//
+//go:embed all:site
+var Site embed.FS
+
+// FS returns the demo site with "site/" removed from the names, so that
+// "index.html" is at its root.
+func FS() fs.FS {
+	sub, err := fs.Sub(Site, "site")
+	if err != nil {
+		panic("web: " + err.Error()) // "site" is a valid path: cannot happen
+	}
+	return sub
+}
