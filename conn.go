@@ -67,7 +67,8 @@ type bodyState struct {
 	chunked   bool
 	dec       http1.ChunkedDecoder
 	buf       []byte // whole-body accumulation
-	total     int64
+	total     int64 // body bytes
+	wire      int64 // chunked: bytes consumed including framing
 	started   bool // OnStart ran (stream routes)
 }
 
@@ -105,7 +106,9 @@ func (c *conn) OnEvent(ev uint32) {
 func (c *conn) read() {
 	w := c.w
 	n0 := copy(w.rbuf, c.in)
-	r, _, e := syscall.Syscall(unix.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&w.rbuf[n0])), uintptr(len(w.rbuf)-n0))
+	// Non-blocking descriptor: the call never blocks, so it skips the
+	// scheduler's syscall bookkeeping.
+	r, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&w.rbuf[n0])), uintptr(len(w.rbuf)-n0))
 	n := int(r)
 	if e != 0 {
 		if e == unix.EAGAIN || e == unix.EINTR {
@@ -228,6 +231,12 @@ func (c *conn) handle(head, rest []byte) []byte {
 		c.fail(errBodyTooLarge)
 		return nil
 	}
+	if hasBody {
+		// Until a body route takes the body, answers close the connection
+		// rather than parse what may be an attacker's second request.
+		c.closeAfter = true
+		c.linger = true
+	}
 	g := c.l.group(req.Host)
 	if g != nil {
 		for i := range g.routes {
@@ -252,10 +261,6 @@ func (c *conn) handle(head, rest []byte) []byte {
 	}
 	c.afterHandler(head)
 	if hasBody {
-		// A body nobody asked for: answer, then close rather than parse
-		// what may be an attacker's second request.
-		c.closeAfter = true
-		c.linger = true
 		return nil
 	}
 	return rest
@@ -277,11 +282,11 @@ func (c *conn) afterHandler(head []byte) {
 }
 
 var (
-	errMethodNotAllowed = &http1.Error{Status: 405, Reason: "method not allowed"}
-	errBodyTooLarge     = &http1.Error{Status: 413, Reason: "request body too large"}
+	errMethodNotAllowed = http1.ErrMethodNotAllowed
+	errBodyTooLarge     = http1.ErrContentTooLarge
+	errReadTimeout      = http1.ErrRequestTimeout
 	errNoResponse       = &http1.Error{Status: 500, Reason: "handler did not respond"}
 	errPendingTimeout   = &http1.Error{Status: 504, Reason: "reply timed out"}
-	errReadTimeout      = &http1.Error{Status: 408, Reason: "request timeout"}
 )
 
 // startBody begins receiving the body of a request routed to a POST or
@@ -290,6 +295,8 @@ func (c *conn) startBody(r *route, head, rest []byte) []byte {
 	w := c.w
 	x := &w.ctx
 	req := &x.req
+	c.closeAfter = !req.KeepAlive || w.closing
+	c.linger = false
 	if !req.Chunked && int64(len(rest)) >= req.ContentLength && r.post != nil {
 		// The common case: the whole body came with the head.
 		x.body = rest[:req.ContentLength]
@@ -352,6 +359,13 @@ func (c *conn) feedBody(data []byte) int {
 				return len(data)
 			}
 			used += n
+			// Framing (sizes, extensions, trailers) is bounded too, so a
+			// body of tiny chunks cannot stream forever.
+			if b.wire += int64(n); b.wire > 2*s.cfg.MaxBodySize+1<<20 {
+				c.endBody(false)
+				c.fail(errBodyTooLarge)
+				return len(data)
+			}
 			piece = p
 			if len(piece) > 0 && !c.bodyPiece(piece) {
 				return len(data)
@@ -380,7 +394,6 @@ func (c *conn) feedBody(data []byte) int {
 		}
 		return used
 	}
-	_ = s
 	return used
 }
 
@@ -466,7 +479,11 @@ func (c *conn) fail(err error) {
 	if w.srv.cfg.HeaderServer {
 		name = w.srv.cfg.ServerName
 	}
-	w.out = http1.AppendError(w.out, e, name)
+	var clock *http1.Clock
+	if w.srv.cfg.HeaderDate {
+		clock = w.srv.clock
+	}
+	w.out = http1.AppendErrorDate(w.out, e, name, clock)
 	c.closeAfter = true
 	c.linger = w.srv.cfg.ErrorClose != CloseImmediately
 	c.in = c.in[:0]

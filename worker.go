@@ -81,7 +81,7 @@ func (h *listenHandler) OnEvent(events uint32) {
 	for i := 0; i < 64; i++ {
 		var rsa unix.RawSockaddrAny
 		alen := uint32(unix.SizeofSockaddrAny)
-		r, _, e := syscall.Syscall6(unix.SYS_ACCEPT4, uintptr(h.l.fd),
+		r, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(h.l.fd),
 			uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&alen)),
 			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
 		if e != 0 {
@@ -320,7 +320,7 @@ func (w *worker) writev(fd int, bufs [][]byte) (int, syscall.Errno) {
 	if len(w.iov) == 0 {
 		return 0, 0
 	}
-	r, _, e := syscall.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+	r, _, e := syscall.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
 	if e != 0 {
 		return 0, e
 	}

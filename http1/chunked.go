@@ -48,12 +48,20 @@ const (
 //
 // Typical usage, where buf holds the bytes received after the head:
 //
-//	for !done {
-//		data, n, done, err = d.Next(buf)
-//		if err != nil { ... answer err.(*http1.Error).Status, close }
-//		consume(data) // data aliases buf
+//	var d http1.ChunkedDecoder
+//	for {
+//		data, n, done, err := d.Next(buf)
+//		if err != nil {
+//			// answer err.(*http1.Error).Status, then close
+//		}
+//		consume(data) // data aliases buf: valid until buf is modified
 //		buf = buf[n:]
-//		if n == 0 && !done { ... read more into buf }
+//		if done {
+//			break // buf starts with the next pipelined request, if any
+//		}
+//		if n == 0 {
+//			// buf is empty: read more into it
+//		}
 //	}
 type ChunkedDecoder struct {
 	state  uint8
@@ -79,6 +87,10 @@ func (d *ChunkedDecoder) Done() bool { return d.state == csDone }
 // line, so n == 0 && !done && err == nil happens only when in is empty: the
 // caller never has to buffer unconsumed input to make progress. An error is
 // an *Error with Status 400; it is sticky until Reset. Next never allocates.
+//
+// Framing may be up to MaxChunkLine bytes per data byte, so a server bounds
+// a body by the bytes consumed (the sum of n), or by time, and not only by
+// the length of the data.
 func (d *ChunkedDecoder) Next(in []byte) (data []byte, n int, done bool, err error) {
 	switch d.state {
 	case csDone:

@@ -146,8 +146,12 @@ func TestChunked(t *testing.T) {
 			if c.want == nil && whole.done && whole.consumed != len(in) {
 				t.Fatalf("consumed %d of %d bytes", whole.consumed, len(in))
 			}
-			// The same outcome whatever the cuts.
+			// The same outcome whatever the cuts: every cut for short
+			// inputs, the ends and a sample for the long limit cases.
 			for k := 0; k <= len(in); k++ {
+				if len(in) > 1024 && k > 64 && k < len(in)-64 && k%97 != 0 {
+					continue
+				}
 				if got := decodeChunked(t, in, k); got != whole {
 					t.Fatalf("cut at %d: %+v, want %+v", k, got, whole)
 				}

@@ -1,10 +1,8 @@
 package http1
 
 import (
-	"bufio"
 	"bytes"
 	"io"
-	"net/http"
 	"net/http/httputil"
 	"testing"
 	"unsafe"
@@ -184,6 +182,4 @@ func TestParseNetHTTPAgrees(t *testing.T) {
 			}
 		}
 	}
-	_ = http.MethodGet
-	_ = bufio.NewReader
 }

@@ -491,7 +491,6 @@ func TestLargeBrotli(t *testing.T) {
 // every allocation of the process.
 
 func TestNegotiateAllocs(t *testing.T) {
-	skipIfRace(t)
 	headers := [][]byte{
 		nil,
 		[]byte("gzip, deflate, br, zstd"),
@@ -506,7 +505,6 @@ func TestNegotiateAllocs(t *testing.T) {
 }
 
 func TestNotModifiedAllocs(t *testing.T) {
-	skipIfRace(t)
 	headers := [][]byte{
 		nil,
 		[]byte("*"),

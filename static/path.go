@@ -54,11 +54,11 @@ func (e *badPathError) Unwrap() error { return e.err }
 // quote quotes a request path for an error message, bounded in length since
 // the path comes from the client.
 func quote(p string) string {
-	const max = 256
+	const limit = 256
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := range len(p) {
-		if i == max {
+		if i == limit {
 			b.WriteString("...")
 			break
 		}
@@ -141,26 +141,36 @@ func checkPath(p string) string {
 	if p == "" || p[0] != '/' {
 		return "not absolute"
 	}
-	start := 1
-	for i := 1; i <= len(p); i++ {
-		if i < len(p) && p[i] != '/' {
-			if reason := checkByte(p[i]); reason != "" {
-				return reason
-			}
-			continue
+	for rest := p[1:]; rest != ""; {
+		seg := rest
+		slash := strings.IndexByte(rest, '/')
+		if slash >= 0 {
+			seg, rest = rest[:slash], rest[slash+1:]
+		} else {
+			rest = ""
 		}
-		switch seg := p[start:i]; seg {
+		switch seg {
 		case "":
-			if i < len(p) {
-				return "empty segment"
-			}
+			return "empty segment" // a last empty segment ends the loop first
 		case ".", "..":
 			return "dot segment"
 		}
-		start = i + 1
+		for i := range len(seg) {
+			if badByte[seg[i]] {
+				return checkByte(seg[i])
+			}
+		}
 	}
 	return ""
 }
+
+// badByte[c] is checkByte(c) != "".
+var badByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = checkByte(byte(c)) != ""
+	}
+	return t
+}()
 
 // checkByte returns why c cannot be part of a file name, or "".
 func checkByte(c byte) string {

@@ -1,6 +1,7 @@
 package static
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -29,10 +30,14 @@ type Set struct {
 
 // FromFS loads every regular file of fsys into a Set, including files whose
 // names start with a dot, and compresses them once (see [New]), in parallel
-// on up to GOMAXPROCS goroutines. A symbolic link is followed if fsys
-// follows it to a regular file; to keep links from leaving a directory on
-// disk, pass (*os.Root).FS rather than os.DirFS. fsys is read from one
-// goroutine only and must not be nil.
+// on up to GOMAXPROCS goroutines. fsys is read from one goroutine only and
+// must not be nil.
+//
+// A symbolic link to a regular file is loaded as that file; links to
+// directories are not walked, and dangling links are skipped. A link that
+// fsys refuses to follow is an error: for a directory on disk, pass
+// (*os.Root).FS, which refuses links leading outside the directory, rather
+// than os.DirFS, which follows them anywhere.
 //
 // Each file's type comes from its extension ([TypeByExtension]), or from
 // its content when the extension is missing or unknown. A file whose name
@@ -55,10 +60,12 @@ func FromFS(fsys fs.FS) (*Set, error) {
 		case typ.IsRegular():
 		case typ&fs.ModeSymlink != 0:
 			fi, err := fs.Stat(fsys, p)
-			if err != nil {
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return nil // dangling, like an editor's lock file
+			case err != nil:
 				return fmt.Errorf("static: load %s: %w", p, err)
-			}
-			if !fi.Mode().IsRegular() {
+			case !fi.Mode().IsRegular():
 				return nil
 			}
 		default:
@@ -122,8 +129,8 @@ func fileType(name string, data []byte) string {
 // "/" and "/dir/" name "index.html" and "dir/index.html"; "/dir" without the
 // slash is not found (the caller may redirect).
 //
-// Lookup does not allocate when urlPath holds no '%' and names a file, nor
-// when it returns ErrNotFound. It rejects with an error wrapping
+// Lookup does not allocate when urlPath holds no '%' and either names a
+// file or is not found. It rejects with an error wrapping
 // [ErrBadPath] a path that is not absolute, has "." or ".." or empty
 // segments, or holds a backslash, NUL or other control character, an
 // encoded slash (%2F) or a malformed escape, whether written plainly or

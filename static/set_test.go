@@ -5,6 +5,9 @@ import (
 	"embed"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -346,7 +349,6 @@ func TestFromFSManyFiles(t *testing.T) {
 // TestSetLookupAllocs does not call t.Parallel: AllocsPerRun counts every
 // allocation of the process.
 func TestSetLookupAllocs(t *testing.T) {
-	skipIfRace(t)
 	s := mapSet(t)
 	for _, p := range []string{"/", "/a.txt", "/a/", "/a/b/c/d.css", "/nope", "/a/b/"} {
 		if n := testing.AllocsPerRun(100, func() { s.Lookup(p) }); n != 0 {
@@ -376,6 +378,68 @@ func BenchmarkFromFS(b *testing.B) {
 	for b.Loop() {
 		if _, err := FromFS(fsys); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestFromFSSymlinks(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("symbolic links")
+	}
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	for name, data := range map[string]string{
+		"root/a.txt":      "a",
+		"root/sub/b.txt":  "b",
+		"outside/secret":  "SECRET",
+		"outside/x/y.txt": "y",
+	} {
+		name = filepath.Join(base, name)
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(target, name string) {
+		t.Helper()
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link("a.txt", "link.txt")
+	link("sub", "sublink") // a directory: not walked
+	link("nope", "dangling")
+	link(".#lock", ".#index.html")
+
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := FromFS(r.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Paths(), []string{"a.txt", "link.txt", "sub/b.txt"}; !slices.Equal(got, want) {
+		t.Errorf("Paths() = %q, want %q", got, want)
+	}
+	if c := mustLookup(t, s, "/link.txt"); string(c.Identity()) != "a" {
+		t.Errorf("/link.txt = %q", c.Identity())
+	}
+
+	// Links out of the root: os.Root refuses them, and so does FromFS.
+	for _, target := range []string{
+		filepath.Join(base, "outside", "secret"),
+		filepath.Join("..", "outside", "secret"),
+	} {
+		os.Remove(filepath.Join(root, "out"))
+		link(target, "out")
+		s, err := FromFS(r.FS())
+		if err == nil || !strings.HasPrefix(err.Error(), "static: load out: ") {
+			t.Errorf("link to %s: FromFS = %v, %v", target, s.Paths(), err)
 		}
 	}
 }

@@ -485,6 +485,14 @@ func parseConfig(name string, data []byte) (*fileConfig, error) {
 		return nil, &ConfigError{File: name, Msg: "empty configuration: no listeners"}
 	}
 	d.top(root, fc)
+	// In file order, whichever pass found them.
+	slices.SortStableFunc(d.errs, func(a, b error) int {
+		ea, eb := a.(*ConfigError), b.(*ConfigError)
+		if ea.Line != eb.Line {
+			return ea.Line - eb.Line
+		}
+		return ea.Col - eb.Col
+	})
 	if err := errors.Join(d.errs...); err != nil {
 		return nil, err
 	}
@@ -690,9 +698,16 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 	}
 	lc := &listenerConfig{}
 	lf, hasListen := fs.get("listen")
-	if !hasListen {
-		d.errorf(n, path, "missing listen address")
-	} else if s, ok := d.str(lf.val, lf.path); ok {
+	switch {
+	case !hasListen:
+		if ok { // else a misspelt key was reported
+			d.errorf(n, path, "missing listen address")
+		}
+	default:
+		s, sok := d.str(lf.val, lf.path)
+		if !sok {
+			break
+		}
 		lc.at = lf.where()
 		var err error
 		lc.network, lc.address, err = parseListen(s, fc.dir)
@@ -703,7 +718,9 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 	}
 	hf, hasHosts := fs.get("hosts")
 	if !hasHosts {
-		d.errorf(n, path, "missing hosts: a listener needs at least one host (omit host: to match any)")
+		if ok {
+			d.errorf(n, path, "missing hosts: a listener needs at least one host (omit host: to match any)")
+		}
 	} else if items, ok := d.sequence(hf); ok {
 		if len(items) == 0 {
 			d.errorf(hf.val, hf.path, "no hosts")
@@ -874,11 +891,14 @@ func (d *decoder) host(n *yaml.Node, path string) (*hostConfig, *yaml.Node) {
 	}
 	rf, hasRoutes := fs.get("routes")
 	ff, hasFallback := fs.get("fallback")
-	if !hasRoutes && !hasFallback {
+	if !hasRoutes && !hasFallback && ok {
 		d.errorf(n, path, "no routes and no fallback")
 	}
 	if hasRoutes {
 		if items, ok := d.sequence(rf); ok {
+			if len(items) == 0 && !hasFallback {
+				d.errorf(rf.val, rf.path, "no routes and no fallback")
+			}
 			for i, rn := range items {
 				if rc := d.route(rn, index(rf.path, i)); rc != nil {
 					hc.routes = append(hc.routes, rc)
@@ -1356,13 +1376,21 @@ func validHeaderValue(s string) bool {
 // build loads the content the config names (static directories and files)
 // and makes the server, without binding any address.
 func (fc *fileConfig) build(logger *slog.Logger) (*edge.Server, error) {
+	srv, _, err := fc.server(logger)
+	return srv, err
+}
+
+// server is build, also returning the listeners in config order.
+func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listener, error) {
 	d := &decoder{file: fc.name, dir: fc.dir}
 	cfg := fc.cfg
 	cfg.Logger = logger
 	srv := edge.New(&cfg)
 	sets := map[string]*static.Set{} // loaded once per directory
+	var ls []*edge.Listener
 	for _, lc := range fc.listeners {
 		l := srv.Listen(lc.network, lc.address)
+		ls = append(ls, l)
 		for _, hc := range lc.hosts {
 			g := l.Routes(hc.host)
 			for _, rc := range hc.routes {
@@ -1376,9 +1404,9 @@ func (fc *fileConfig) build(logger *slog.Logger) (*edge.Server, error) {
 		}
 	}
 	if err := errors.Join(d.errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return srv, nil
+	return srv, ls, nil
 }
 
 func (rc *routeConfig) matcher() edge.Matcher {
