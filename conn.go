@@ -67,9 +67,9 @@ type bodyState struct {
 	chunked   bool
 	dec       http1.ChunkedDecoder
 	buf       []byte // whole-body accumulation
-	total     int64 // body bytes
-	wire      int64 // chunked: bytes consumed including framing
-	started   bool // OnStart ran (stream routes)
+	total     int64  // body bytes
+	wire      int64  // chunked: bytes consumed including framing
+	started   bool   // OnStart ran (stream routes)
 }
 
 func (c *conn) setEvents(ev uint32) {
