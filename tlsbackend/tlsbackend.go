@@ -41,6 +41,9 @@ type Server interface {
 	// Conn wraps an accepted connection; the handshake runs on the first
 	// Read, Write or HandshakeContext.
 	Conn(c net.Conn) Conn
+	// Close stops what the server runs in the background (ticket key
+	// rotation). Connections already made keep working.
+	Close() error
 }
 
 // Conn is one server-side TLS connection.
