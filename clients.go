@@ -181,40 +181,45 @@ func (q *PendingQueue[T]) Len() int { return len(q.ch) }
 
 // stats are the server's counters, read by Stats.
 type stats struct {
-	accepted, refused, acceptErrors  atomic.Uint64
-	requests, responses, badRequests atomic.Uint64
-	timeouts                         atomic.Uint64
-	bytesIn, bytesOut                atomic.Uint64
-	closed                           [numReasons]atomic.Uint64
+	accepted, refused, acceptErrors   atomic.Uint64
+	requests, responses, badRequests  atomic.Uint64
+	timeouts                          atomic.Uint64
+	tlsHandshakes, tlsHandshakeErrors atomic.Uint64
+	bytesIn, bytesOut                 atomic.Uint64
+	closed                            [numReasons]atomic.Uint64
 }
 
 // Stats is a snapshot of the server's counters, for metrics.
 type Stats struct {
-	Open         int64             // connections open now (detached included)
-	Accepted     uint64            // connections accepted
-	Refused      uint64            // connections refused over ClientMax
-	AcceptErrors uint64            // failed accept calls
-	Requests     uint64            // request heads parsed
-	BadRequests  uint64            // requests answered with an error and closed
-	Timeouts     uint64            // read or pending timeouts answered
-	BytesIn      uint64            // bytes read from clients
-	BytesOut     uint64            // bytes written to clients
-	Closed       map[string]uint64 // closed connections by reason
+	Open               int64             // connections open now (detached included)
+	Accepted           uint64            // connections accepted
+	Refused            uint64            // connections refused over ClientMax
+	AcceptErrors       uint64            // failed accept calls
+	Requests           uint64            // request heads parsed
+	BadRequests        uint64            // requests answered with an error and closed
+	Timeouts           uint64            // read or pending timeouts answered
+	TLSHandshakes      uint64            // completed TLS handshakes
+	TLSHandshakeErrors uint64            // failed or timed-out TLS handshakes
+	BytesIn            uint64            // bytes read from clients
+	BytesOut           uint64            // bytes written to clients
+	Closed             map[string]uint64 // closed connections by reason
 }
 
 // Stats returns a snapshot of the counters. Safe from any goroutine.
 func (s *Server) Stats() Stats {
 	st := Stats{
-		Open:         s.nconns.Load(),
-		Accepted:     s.stats.accepted.Load(),
-		Refused:      s.stats.refused.Load(),
-		AcceptErrors: s.stats.acceptErrors.Load(),
-		Requests:     s.stats.requests.Load(),
-		BadRequests:  s.stats.badRequests.Load(),
-		Timeouts:     s.stats.timeouts.Load(),
-		BytesIn:      s.stats.bytesIn.Load(),
-		BytesOut:     s.stats.bytesOut.Load(),
-		Closed:       make(map[string]uint64, numReasons),
+		Open:               s.nconns.Load(),
+		Accepted:           s.stats.accepted.Load(),
+		Refused:            s.stats.refused.Load(),
+		AcceptErrors:       s.stats.acceptErrors.Load(),
+		Requests:           s.stats.requests.Load(),
+		BadRequests:        s.stats.badRequests.Load(),
+		Timeouts:           s.stats.timeouts.Load(),
+		TLSHandshakes:      s.stats.tlsHandshakes.Load(),
+		TLSHandshakeErrors: s.stats.tlsHandshakeErrors.Load(),
+		BytesIn:            s.stats.bytesIn.Load(),
+		BytesOut:           s.stats.bytesOut.Load(),
+		Closed:             make(map[string]uint64, numReasons),
 	}
 	for i := range s.stats.closed {
 		st.Closed[reasonNames[i]] = s.stats.closed[i].Load()

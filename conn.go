@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/edge-rt/edge/http1"
+	"github.com/edge-rt/edge/tlsbackend"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,10 +27,11 @@ const (
 	reasonShutdown
 	reasonBadRequest
 	reasonDetach
+	reasonTLSHandshake
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"peer", "idle", "read_timeout", "write_timeout", "read_error", "write_error", "done", "shutdown", "bad_request", "detach"}
+var reasonNames = [numReasons]string{"peer", "idle", "read_timeout", "write_timeout", "read_error", "write_error", "done", "shutdown", "bad_request", "detach", "tls_handshake"}
 
 // conn is one client connection served by the event loop. An idle conn is
 // just this struct: no goroutine, no buffers. Loop goroutine only.
@@ -49,6 +51,12 @@ type conn struct {
 
 	body *bodyState // request body being received
 	head []byte     // copy of the request head while pending
+
+	tr          *transport      // TLS: the transport under tls
+	tls         tlsbackend.Conn // TLS connection, nil on plain listeners
+	sni         string          // TLS: server name the client asked for
+	handshaking bool            // TLS: a goroutine runs the handshake
+	tlsMore     bool            // TLS: plaintext may wait inside tls
 
 	id         ClientID // non-zero once registered (Pending)
 	closeAfter bool     // close once the output is flushed
@@ -84,6 +92,10 @@ func (c *conn) OnEvent(ev uint32) {
 	if c.closed {
 		return
 	}
+	if c.handshaking {
+		c.tr.signal()
+		return
+	}
 	if len(c.pend) > 0 {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
@@ -105,6 +117,10 @@ func (c *conn) OnEvent(ev uint32) {
 
 func (c *conn) read() {
 	w := c.w
+	if c.tls != nil && !c.lingering {
+		c.readTLSLoop()
+		return
+	}
 	n0 := copy(w.rbuf, c.in)
 	// Non-blocking descriptor: the call never blocks, so it skips the
 	// scheduler's syscall bookkeeping.
@@ -129,6 +145,36 @@ func (c *conn) read() {
 	w.resetOut()
 	c.process(w.rbuf[:n0+n])
 	c.finish()
+}
+
+// readTLSLoop reads plaintext until the transport would block, processing
+// each buffer-full; what stays inside the TLS connection while the
+// connection cannot take input (pending reply, blocked output) is read when
+// it can again (tlsMore).
+func (c *conn) readTLSLoop() {
+	w := c.w
+	for {
+		n0 := copy(w.rbuf, c.in)
+		n, full, eof := c.readTLS(n0)
+		if n > n0 {
+			w.srv.stats.bytesIn.Add(uint64(n - n0))
+			c.releaseIn()
+			w.resetOut()
+			c.process(w.rbuf[:n])
+			c.finish()
+		}
+		if c.closed {
+			return
+		}
+		c.tlsMore = full
+		if eof {
+			c.close(reasonPeer)
+			return
+		}
+		if !full || c.isPending || len(c.pend) > 0 || c.closeAfter || c.detach != nil {
+			return
+		}
+	}
 }
 
 // process parses and answers every complete request in data, in order,
@@ -200,6 +246,14 @@ func (c *conn) afterOutput() {
 		c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
 		c.moveTo(&w.idle)
 	}
+	if c.tlsMore && !c.isPending && !c.closed && c.detach == nil {
+		c.tlsMore = false
+		w.loop.Submit(func() {
+			if !c.closed && c.tls != nil {
+				c.read()
+			}
+		})
+	}
 }
 
 // handle answers one request whose head is head; rest is the input after
@@ -236,6 +290,14 @@ func (c *conn) handle(head, rest []byte) []byte {
 		// rather than parse what may be an attacker's second request.
 		c.closeAfter = true
 		c.linger = true
+	}
+	if c.hostMisdirected(req.Host) {
+		x.Text(421, "Misdirected Request\n")
+		c.afterHandler(head)
+		if hasBody {
+			return nil
+		}
+		return rest
 	}
 	g := c.l.group(req.Host)
 	if g != nil {
@@ -494,6 +556,9 @@ func (c *conn) fail(err error) {
 func (c *conn) flush() {
 	w := c.w
 	w.sealOut()
+	if c.tls != nil && (len(w.bufs) > 0 || len(c.tr.out) > 0) {
+		c.sealTLS()
+	}
 	if len(w.bufs) == 0 {
 		return
 	}
@@ -628,6 +693,13 @@ func (c *conn) close(why closeReason) {
 	s := w.srv
 	if c.list != nil {
 		c.list.remove(c)
+	}
+	if c.tls != nil && !c.handshaking && why == reasonDone {
+		// Best effort close_notify before the FIN.
+		c.tr.out = c.tr.out[:0]
+		if c.tls.CloseWrite() == nil && len(c.tr.out) > 0 {
+			unix.Write(c.fd, c.tr.out)
+		}
 	}
 	if why != reasonDetach {
 		w.loop.Remove(c.fd)

@@ -204,8 +204,9 @@ type Listener struct {
 	groups  []*Routes
 	any     *Routes
 
-	ln net.Listener
-	fd int
+	ln  net.Listener
+	fd  int
+	tls *TLSConfig
 }
 
 // Listen adds a listener: network "tcp", "tcp4" or "tcp6" with a

@@ -33,6 +33,7 @@ type worker struct {
 	bufs     [][]byte
 	bufRef   []bool
 	iov      []unix.Iovec
+	tlsOut   []byte // ciphertext of the current connection's output
 
 	ctx Ctx // reused for every request on this worker
 
@@ -157,6 +158,9 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 		c = &conn{}
 	}
 	*c = conn{w: w, fd: fd, l: l, remote: remote, events: unix.EPOLLIN | unix.EPOLLRDHUP}
+	if l.tls != nil {
+		c.startHandshake()
+	}
 	if err := w.loop.Add(fd, c.events, c); err != nil {
 		w.srv.log.Warn("edge: register connection", "err", err)
 		unix.Close(fd)
@@ -167,7 +171,9 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 	if w.closing {
 		c.closeAfter = true
 	}
-	w.idle.push(c, w.loop.Now())
+	if !c.handshaking {
+		w.idle.push(c, w.loop.Now())
+	}
 }
 
 // tick sweeps timed-out connections and resumes paused listeners.

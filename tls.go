@@ -1,0 +1,271 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/edge-rt/edge/tlsbackend"
+	"golang.org/x/sys/unix"
+)
+
+// HostPolicy says how a TLS listener treats a Host header that differs
+// from the name the client asked for in its ClientHello (SNI).
+type HostPolicy uint8
+
+const (
+	// HostMatchesSNI (the default) answers 421 Misdirected Request when the
+	// request's Host (without port) is not the SNI name. Requests from
+	// clients that sent no SNI are routed by Host alone.
+	HostMatchesSNI HostPolicy = iota
+	// HostIgnoresSNI routes by Host whatever the SNI was.
+	HostIgnoresSNI
+)
+
+// TLSConfig makes a listener terminate TLS.
+type TLSConfig struct {
+	// Server is the TLS context of the build's backend (required), from
+	// tlsbackend.Backend.NewServer; it holds the certificates hook.
+	Server tlsbackend.Server
+	// HostPolicy is the SNI-versus-Host rule (Caprese's sslRoutesHost).
+	HostPolicy HostPolicy
+	// HandshakeTimeout bounds the TLS handshake. Zero means the server's
+	// ReadTimeout.
+	HandshakeTimeout time.Duration
+}
+
+// TLS makes the listener terminate TLS with cfg. Call before Start.
+func (l *Listener) TLS(cfg TLSConfig) *Listener {
+	l.tls = &cfg
+	return l
+}
+
+// errWouldBlock is what the transport's Read returns, after the handshake,
+// when the socket has no data: crypto/tls passes temporary errors through
+// and stays usable.
+var errWouldBlock = &wouldBlockError{}
+
+type wouldBlockError struct{}
+
+func (*wouldBlockError) Error() string   { return "edge: would block" }
+func (*wouldBlockError) Temporary() bool { return true }
+func (*wouldBlockError) Timeout() bool   { return true }
+
+var errTransportClosed = errors.New("edge: transport closed")
+
+// transport is the net.Conn a TLS backend runs over: the raw non-blocking
+// descriptor of a connection. During the handshake (a goroutine of its
+// own) it blocks by waiting for the event loop to signal readiness, so a
+// stalled handshake costs a parked goroutine, never a thread. After the
+// handshake it is used on the loop only: Read returns errWouldBlock
+// instead of waiting, and Write appends to out, which the loop sends.
+type transport struct {
+	fd       int
+	blocking atomic.Bool
+	dead     atomic.Bool
+	wake     chan struct{}
+	out      []byte // loop mode: ciphertext to send
+	local    net.Addr
+	remote   net.Addr
+}
+
+func (t *transport) signal() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// kill makes blocked and future handshake I/O fail.
+func (t *transport) kill() {
+	t.dead.Store(true)
+	t.signal()
+}
+
+func (t *transport) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if t.dead.Load() {
+			return 0, errTransportClosed
+		}
+		r, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(t.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch {
+		case e == 0 && r == 0:
+			return 0, io.EOF
+		case e == 0:
+			return int(r), nil
+		case e == unix.EINTR:
+			continue
+		case e != unix.EAGAIN:
+			return 0, os.NewSyscallError("read", e)
+		}
+		if !t.blocking.Load() {
+			return 0, errWouldBlock
+		}
+		<-t.wake
+	}
+}
+
+func (t *transport) Write(p []byte) (int, error) {
+	if !t.blocking.Load() {
+		t.out = append(t.out, p...)
+		return len(p), nil
+	}
+	done := 0
+	for done < len(p) {
+		if t.dead.Load() {
+			return done, errTransportClosed
+		}
+		r, _, e := syscall.RawSyscall(unix.SYS_WRITE, uintptr(t.fd), uintptr(unsafe.Pointer(&p[done])), uintptr(len(p)-done))
+		switch {
+		case e == 0:
+			done += int(r)
+			continue
+		case e == unix.EINTR:
+			continue
+		case e != unix.EAGAIN:
+			return done, os.NewSyscallError("write", e)
+		}
+		<-t.wake
+	}
+	return done, nil
+}
+
+// Close does not close the descriptor: the connection owns it.
+func (t *transport) Close() error         { t.kill(); return nil }
+func (t *transport) LocalAddr() net.Addr  { return t.local }
+func (t *transport) RemoteAddr() net.Addr { return t.remote }
+
+// SetDeadline and SetReadDeadline with a time in the past abort a blocked
+// handshake (crypto/tls does this when its context ends); other deadlines
+// are the event loop's business.
+func (t *transport) SetDeadline(d time.Time) error {
+	if !d.IsZero() && !d.After(time.Now()) {
+		t.kill()
+	}
+	return nil
+}
+func (t *transport) SetReadDeadline(d time.Time) error  { return t.SetDeadline(d) }
+func (t *transport) SetWriteDeadline(d time.Time) error { return t.SetDeadline(d) }
+
+var _ net.Conn = (*transport)(nil)
+
+// startHandshake runs the TLS handshake of a new connection in a goroutine;
+// the loop only forwards readiness to it until handshakeDone.
+func (c *conn) startHandshake() {
+	w := c.w
+	s := w.srv
+	lt := c.l.tls
+	var remote net.Addr = &net.UnixAddr{Net: "unix"}
+	if c.remote.IsValid() {
+		remote = net.TCPAddrFromAddrPort(c.remote)
+	}
+	t := &transport{fd: c.fd, wake: make(chan struct{}, 1), local: c.l.ln.Addr(), remote: remote}
+	t.blocking.Store(true)
+	c.tr = t
+	c.tls = lt.Server.Conn(t)
+	c.handshaking = true
+	// Edge-triggered while handshaking: every readiness change wakes the
+	// goroutine once; the loop never spins on a writable socket.
+	c.events = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	timeout := lt.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = s.cfg.ReadTimeout
+	}
+	tc := c.tls
+	ok := s.startGoroutine(func(ctx context.Context) {
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if w.loop.Submit(func() { c.handshakeDone(tc, err) }) != nil {
+			t.kill()
+		}
+	})
+	if !ok {
+		t.kill()
+	}
+}
+
+// handshakeDone runs on the loop when the handshake goroutine ends.
+func (c *conn) handshakeDone(tc tlsbackend.Conn, err error) {
+	if c.closed || c.tls != tc {
+		return
+	}
+	s := c.w.srv
+	c.handshaking = false
+	if err != nil {
+		s.stats.tlsHandshakeErrors.Add(1)
+		if s.cfg.Debug {
+			s.log.Debug("edge: tls handshake", "remote", c.remote, "err", err)
+		}
+		c.close(reasonTLSHandshake)
+		return
+	}
+	s.stats.tlsHandshakes.Add(1)
+	c.tr.blocking.Store(false)
+	st := tc.State()
+	c.sni = strings.ToLower(st.ServerName)
+	c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
+	c.moveTo(&c.w.idle)
+	// Application data may have arrived with the handshake's last flight
+	// and sit decrypted-to-be inside the TLS connection: read now.
+	c.read()
+}
+
+// readTLS fills the worker buffer (after carried input n0) with plaintext
+// until the transport would block or the buffer is full. eof reports that
+// the peer closed (or the connection failed) after the bytes returned.
+func (c *conn) readTLS(n0 int) (n int, full, eof bool) {
+	buf := c.w.rbuf
+	n = n0
+	for n < len(buf) {
+		m, err := c.tls.Read(buf[n:])
+		n += m
+		if err != nil {
+			var wb *wouldBlockError
+			if errors.As(err, &wb) {
+				return n, false, false
+			}
+			return n, false, true
+		}
+		if m == 0 {
+			return n, false, false
+		}
+	}
+	return n, true, false
+}
+
+// sealTLS encrypts the worker's output into the transport and makes the
+// ciphertext the only buffer to write.
+func (c *conn) sealTLS() {
+	w := c.w
+	t := c.tr
+	t.out = append(w.tlsOut[:0], t.out...) // anything the TLS layer wrote on its own (alerts, key updates)
+	for _, b := range w.bufs {
+		if _, err := c.tls.Write(b); err != nil {
+			break
+		}
+	}
+	w.tlsOut = t.out[:0]
+	w.bufs = append(w.bufs[:0], t.out)
+	w.bufRef = append(w.bufRef[:0], false)
+	t.out = nil
+}
+
+// hostMisdirected reports whether a TLS request's Host contradicts its
+// SNI under the listener's policy.
+func (c *conn) hostMisdirected(host []byte) bool {
+	if c.tls == nil || c.sni == "" || c.l.tls.HostPolicy == HostIgnoresSNI || len(host) == 0 {
+		return false
+	}
+	return !strings.EqualFold(stripPort(str(host)), c.sni)
+}
