@@ -49,25 +49,66 @@ func Prefix(prefix string) Matcher { return Matcher{prefix: prefix, hasPfx: true
 
 // Regexp matches requests whose path matches expr (anchored at both ends);
 // captures are read with Ctx.Match. Regexp routes allocate: prefer Path and
-// Pattern on hot paths. It panics if expr does not compile.
+// Pattern on hot paths. It panics if expr does not compile (see
+// CompileRegexp).
 func Regexp(expr string) Matcher {
-	return Matcher{re: regexp.MustCompile("^(?:" + expr + ")$")}
+	m, err := CompileRegexp(expr)
+	if err != nil {
+		panic(err)
+	}
+	return m
 }
 
+// CompileRegexp is Regexp returning an error instead of panicking.
+func CompileRegexp(expr string) (Matcher, error) {
+	re, err := regexp.Compile("^(?:" + expr + ")$")
+	if err != nil {
+		return Matcher{}, fmt.Errorf("edge: regexp %q: %w", expr, err)
+	}
+	return Matcher{re: re}, nil
+}
+
+// MaxParams is the most ":name" segments a Pattern may have.
+const MaxParams = maxParams
+
 // Pattern matches paths segment by segment; a segment ":name" matches any
-// one non-empty segment, read with Ctx.Param. At most 8 parameters.
+// one non-empty segment, read with Ctx.Param. At most MaxParams
+// parameters, each named once. It panics on a bad pattern (see
+// CompilePattern).
 func Pattern(p string) Matcher {
-	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	n := 0
+	m, err := CompilePattern(p)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// CompilePattern is Pattern returning an error instead of panicking.
+func CompilePattern(p string) (Matcher, error) {
+	if !strings.HasPrefix(p, "/") {
+		return Matcher{}, fmt.Errorf("edge: pattern %q: must start with /", p)
+	}
+	segs := strings.Split(p[1:], "/")
+	var names []string
 	for _, s := range segs {
-		if strings.HasPrefix(s, ":") {
-			n++
+		name, ok := strings.CutPrefix(s, ":")
+		if !ok {
+			continue
 		}
+		if name == "" {
+			return Matcher{}, fmt.Errorf("edge: pattern %q: a parameter needs a name", p)
+		}
+		for _, n := range names {
+			if n == name {
+				return Matcher{}, fmt.Errorf("edge: pattern %q: parameter %q appears twice", p, name)
+			}
+		}
+		names = append(names, name)
 	}
-	if n > maxParams {
-		panic(fmt.Sprintf("edge: pattern %q has more than %d parameters", p, maxParams))
+	if len(names) > maxParams {
+		return Matcher{}, fmt.Errorf("edge: pattern %q: %d parameters, at most %d", p, len(names), maxParams)
 	}
-	return Matcher{pattern: segs}
+	return Matcher{pattern: segs}, nil
 }
 
 // Func matches requests for which f returns true.
@@ -213,12 +254,15 @@ func (g *Routes) Content(ct *static.Content, paths ...string) *Routes {
 	return g.Handle(Path(paths...), func(c *Ctx) { c.Content(ct) }, "GET", "HEAD")
 }
 
-// Redirect answers requests matched by m with a redirect to target, in
-// which "{host}" is replaced by the request's host (without port) and
-// "{url}" by the request target.
-func (g *Routes) Redirect(m Matcher, status int, target string) *Routes {
-	return g.Handle(m, func(c *Ctx) { c.Redirect(status, expandTarget(target, c)) })
+// Redirect answers requests matched by m, with one of methods (none: any
+// method), with a redirect to target, in which "{host}" is replaced by the
+// request's host (without port) and "{url}" by the request target.
+func (g *Routes) Redirect(m Matcher, status int, target string, methods ...string) *Routes {
+	return g.Handle(m, func(c *Ctx) { c.Redirect(status, expandTarget(target, c)) }, methods...)
 }
+
+// ValidMethod reports whether name is a method routes can take.
+func ValidMethod(name string) bool { return methodByName(name) != http1.MethodUnknown }
 
 func expandTarget(t string, c *Ctx) string {
 	if !strings.Contains(t, "{") {

@@ -44,6 +44,11 @@ type Config struct {
 	// IdleTimeout closes a keep-alive connection with no request in
 	// progress (Caprese's connectionTimeout). Zero means 120 s; negative
 	// disables it.
+	//
+	// For ReadTimeout and WriteTimeout too, negative disables the timeout
+	// (a client can then hold a connection open forever: only for trusted
+	// networks). A negative ShutdownTimeout makes Run close every
+	// connection at once.
 	IdleTimeout time.Duration
 	// ReadTimeout bounds how long a request head may take from its first
 	// byte, and how long a request body may go without progress; expiry
@@ -149,6 +154,9 @@ const (
 	hdrOrigin
 	numBuiltinHeaders
 )
+
+// MaxHeaders is the most request headers Config.Headers may declare.
+const MaxHeaders = http1.MaxDeclared - numBuiltinHeaders
 
 var builtinHeaders = [numBuiltinHeaders]string{"Accept-Encoding", "If-None-Match", "Cookie",
 	"Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Origin"}

@@ -181,6 +181,9 @@ func (c *conn) startHandshake() {
 	if timeout <= 0 {
 		timeout = s.cfg.ReadTimeout
 	}
+	if timeout <= 0 {
+		timeout = 15 * time.Second // a handshake is never unbounded
+	}
 	tc := c.tls
 	ok := s.startGoroutine(func(ctx context.Context) {
 		hctx, cancel := context.WithTimeout(ctx, timeout)

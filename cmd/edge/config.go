@@ -110,10 +110,8 @@ const (
 	defaultLimitOpenFiles = -1
 )
 
-// maxUserHeaders is how many request headers a config may declare: the
-// parser keeps http1.MaxDeclared, and edge declares 8 itself (Accept-Encoding,
-// If-None-Match, Cookie, Origin and four Sec-WebSocket-* headers).
-const maxUserHeaders = 32 - 8
+// maxUserHeaders is how many request headers a config may declare.
+const maxUserHeaders = edge.MaxHeaders
 
 // ConfigError is one mistake in a config file.
 type ConfigError struct {
@@ -1099,10 +1097,9 @@ func (d *decoder) matcher(f field, rc *routeConfig) bool {
 			rc.paths = []string{s}
 		}
 	case matchRegexp:
-		// As edge.Regexp compiles it, which panics on errors.
-		if _, err := regexp.Compile("^(?:" + s + ")$"); err != nil {
+		if _, err := edge.CompileRegexp(s); err != nil {
 			if _, err2 := regexp.Compile(s); err2 != nil {
-				err = err2
+				err = err2 // the user's own expression, not edge's anchored one
 			}
 			d.errorf(f.val, f.path, "bad regexp %q: %v", s, err)
 			return false
@@ -1134,29 +1131,14 @@ func checkURLPath(p string) string {
 	return ""
 }
 
-// maxPatternParams mirrors edge.Pattern's limit, over which it panics.
-const maxPatternParams = 8
-
 func checkPattern(p string) string {
 	if msg := checkURLPath(p); msg != "" {
 		return msg
 	}
-	var names []string
-	for _, seg := range strings.Split(p[1:], "/") {
-		name, ok := strings.CutPrefix(seg, ":")
-		if !ok {
-			continue
-		}
-		if name == "" {
-			return "a parameter needs a name (\":id\")"
-		}
-		if slices.Contains(names, name) {
-			return fmt.Sprintf("parameter %q appears twice", name)
-		}
-		names = append(names, name)
-	}
-	if len(names) > maxPatternParams {
-		return fmt.Sprintf("%d parameters, at most %d", len(names), maxPatternParams)
+	if _, err := edge.CompilePattern(p); err != nil {
+		_, msg, _ := strings.Cut(err.Error(), ": ")
+		_, msg, _ = strings.Cut(msg, ": ")
+		return msg
 	}
 	return ""
 }
@@ -1426,13 +1408,7 @@ func (fc *fileConfig) addRoute(d *decoder, g *edge.Routes, rc *routeConfig, sets
 	case "respond":
 		g.Handle(rc.matcher(), rc.respond.handler(), rc.methods...)
 	case "redirect":
-		if rc.methods == nil {
-			g.Redirect(rc.matcher(), rc.redirect.status, rc.redirect.to)
-		} else {
-			// Routes.Redirect takes every method; expand the target here.
-			status, to := rc.redirect.status, rc.redirect.to
-			g.Handle(rc.matcher(), func(c *edge.Ctx) { c.Redirect(status, expandTarget(to, c)) }, rc.methods...)
-		}
+		g.Redirect(rc.matcher(), rc.redirect.status, rc.redirect.to, rc.methods...)
 	case "static":
 		var src static.Source
 		if rc.dev {
@@ -1500,21 +1476,4 @@ func (rc *respondConfig) handler() edge.Handler {
 		}
 		c.SendString(status, typ, body)
 	}
-}
-
-// expandTarget replaces "{host}" (the request's host without port) and
-// "{url}" (the request target) in t, like edge.Routes.Redirect does.
-func expandTarget(t string, c *edge.Ctx) string {
-	if !strings.Contains(t, "{") {
-		return t
-	}
-	host := c.Host()
-	if strings.HasPrefix(host, "[") {
-		if i := strings.LastIndex(host, "]"); i > 0 {
-			host = host[:i+1]
-		}
-	} else if h, _, ok := strings.Cut(host, ":"); ok {
-		host = h
-	}
-	return strings.NewReplacer("{host}", host, "{url}", c.URL()).Replace(t)
 }
