@@ -280,6 +280,21 @@ run_delay_ns() {
 	echo "$total"
 }
 
+# machine_ticks: user+nice+system+irq+softirq+steal of all CPUs (/proc/stat), in clock ticks.
+machine_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# children_ticks: user+system time of this shell's reaped children (the
+# "times" builtin), in clock ticks. It must run in the main shell, not in $(...).
+children_ticks_to() {
+	times >"$bench_tmp/times"
+	awk -v hz="$(getconf CLK_TCK)" 'NR == 2 {
+		t = 0
+		for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] }
+		printf "%d\n", t * hz + 0.5 }' "$bench_tmp/times" >"$1"
+}
+
 # check_response NAME [quiet]: one GET must return exactly 200 and the 13-byte
 # body. Prints the response headers unless quiet.
 check_response() {
