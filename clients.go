@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // ClientID names one client connection from any goroutine. It stays valid
@@ -121,13 +119,8 @@ func (c *conn) reply(id ClientID, f func(*Ctx)) {
 	if !c.isPending {
 		c.head = nil
 	}
-	if !c.isPending && len(c.in) > 0 && !c.closeAfter {
-		n := copy(w.rbuf, c.in)
-		c.in = nil
-		c.process(w.rbuf[:n])
-	}
-	c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
 	c.finish()
+	c.resume()
 }
 
 // Pending is a request kept open by PendingQueue.Push, for a worker

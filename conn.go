@@ -57,6 +57,8 @@ type conn struct {
 	sni         string          // TLS: server name the client asked for
 	handshaking bool            // TLS: a goroutine runs the handshake
 	tlsMore     bool            // TLS: plaintext may wait inside tls
+	overBudget  bool            // processing stopped at outBudget
+	headDone    bool            // a request head completed this round
 
 	id         ClientID // non-zero once registered (Pending)
 	closeAfter bool     // close once the output is flushed
@@ -104,6 +106,7 @@ func (c *conn) OnEvent(ev uint32) {
 			return
 		}
 		c.afterOutput()
+		c.resume()
 		return
 	}
 	if c.isPending {
@@ -118,10 +121,18 @@ func (c *conn) OnEvent(ev uint32) {
 func (c *conn) read() {
 	w := c.w
 	if c.tls != nil && !c.lingering {
-		c.readTLSLoop()
+		c.readTLSLoop(false)
 		return
 	}
 	n0 := copy(w.rbuf, c.in)
+	if n0 == len(w.rbuf) {
+		// Cannot happen with the buffer sized from the parser's limits;
+		// refuse rather than index past the buffer.
+		w.resetOut()
+		c.fail(errHeadTooLarge)
+		c.finish()
+		return
+	}
 	// Non-blocking descriptor: the call never blocks, so it skips the
 	// scheduler's syscall bookkeeping.
 	r, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&w.rbuf[n0])), uintptr(len(w.rbuf)-n0))
@@ -141,22 +152,57 @@ func (c *conn) read() {
 	if c.lingering {
 		return // discarding until the peer closes or the timer fires
 	}
-	c.releaseIn()
-	w.resetOut()
-	c.process(w.rbuf[:n0+n])
-	c.finish()
+	c.run(w.rbuf[:n0+n])
+}
+
+// run processes data (in the worker's read buffer) and flushes, then goes
+// on with what stayed in c.in for as long as the output budget was what
+// stopped it and the output went out.
+func (c *conn) run(data []byte) {
+	w := c.w
+	for {
+		c.releaseIn()
+		w.resetOut()
+		c.process(data)
+		c.finish()
+		if !c.overBudget || !c.canProcess() || len(c.in) == 0 {
+			return
+		}
+		data = w.rbuf[:copy(w.rbuf, c.in)]
+	}
+}
+
+// canProcess reports whether buffered input may be processed now.
+func (c *conn) canProcess() bool {
+	return !c.closed && !c.isPending && len(c.pend) == 0 && c.detach == nil && !c.lingering && !c.handshaking
+}
+
+// resume processes input kept while output was blocked or a reply pending.
+func (c *conn) resume() {
+	if len(c.in) == 0 || !c.canProcess() {
+		return
+	}
+	if c.tls != nil {
+		c.readTLSLoop(true)
+		return
+	}
+	c.run(c.w.rbuf[:copy(c.w.rbuf, c.in)])
 }
 
 // readTLSLoop reads plaintext until the transport would block, processing
 // each buffer-full; what stays inside the TLS connection while the
 // connection cannot take input (pending reply, blocked output) is read when
 // it can again (tlsMore).
-func (c *conn) readTLSLoop() {
+func (c *conn) readTLSLoop(carried bool) {
 	w := c.w
 	for {
 		n0 := copy(w.rbuf, c.in)
 		n, full, eof := c.readTLS(n0)
-		if n > n0 {
+		// carried: c.in holds input not processed yet (kept while a reply
+		// was pending or output blocked), to process even if nothing new
+		// came.
+		if n > n0 || (n > 0 && (c.overBudget || carried)) {
+			carried = false
 			w.srv.stats.bytesIn.Add(uint64(n - n0))
 			c.releaseIn()
 			w.resetOut()
@@ -171,17 +217,24 @@ func (c *conn) readTLSLoop() {
 			c.close(reasonPeer)
 			return
 		}
-		if !full || c.isPending || len(c.pend) > 0 || c.closeAfter || c.detach != nil {
+		if !c.canProcess() || c.closeAfter || (!full && !c.overBudget) {
 			return
 		}
 	}
 }
 
+// outBudget bounds the output one processing round assembles: a client
+// pipelining requests for large responses and not reading them costs at
+// most this much (plus the requests it sent).
+const outBudget = 256 << 10
+
 // process parses and answers every complete request in data, in order,
 // and keeps what cannot be processed yet in c.in.
 func (c *conn) process(data []byte) {
 	w := c.w
-	for len(data) > 0 && !c.closeAfter && !c.isPending && c.detach == nil {
+	c.overBudget = false
+	c.headDone = false
+	for len(data) > 0 && (c.body != nil || !c.closeAfter) && !c.isPending && c.detach == nil {
 		if c.body != nil {
 			n := c.feedBody(data)
 			data = data[n:]
@@ -189,6 +242,10 @@ func (c *conn) process(data []byte) {
 				break // needs more input
 			}
 			continue
+		}
+		if w.outSize() >= outBudget {
+			c.overBudget = true
+			break
 		}
 		n, err := w.srv.parser.Parse(data, &w.ctx.req)
 		if err != nil {
@@ -198,9 +255,10 @@ func (c *conn) process(data []byte) {
 		if n == 0 {
 			break
 		}
+		c.headDone = true
 		data = c.handle(data[:n], data[n:])
 	}
-	if len(data) > 0 && !c.closeAfter {
+	if len(data) > 0 && (c.body != nil || !c.closeAfter) {
 		c.in = append([]byte(nil), data...)
 	}
 }
@@ -239,7 +297,7 @@ func (c *conn) afterOutput() {
 		c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
 		// The read deadline runs from the first byte of a head (slowloris
 		// cannot extend it); a body in progress refreshes it on each read.
-		if c.list != &w.reading || c.body != nil {
+		if c.list != &w.reading || c.body != nil || c.headDone {
 			c.moveTo(&w.reading)
 		}
 	default:
@@ -348,6 +406,7 @@ var (
 	errBodyTooLarge     = http1.ErrContentTooLarge
 	errReadTimeout      = http1.ErrRequestTimeout
 	errNoResponse       = &http1.Error{Status: 500, Reason: "handler did not respond"}
+	errHeadTooLarge     = &http1.Error{Status: 431, Reason: "header section too large"}
 	errPendingTimeout   = &http1.Error{Status: 504, Reason: "reply timed out"}
 )
 
@@ -359,6 +418,9 @@ func (c *conn) startBody(r *route, head, rest []byte) []byte {
 	req := &x.req
 	c.closeAfter = !req.KeepAlive || w.closing
 	c.linger = false
+	if !req.Chunked && req.ContentLength < 0 {
+		req.ContentLength = 0 // POST without a length: an empty body (RFC 9112 6.3)
+	}
 	if !req.Chunked && int64(len(rest)) >= req.ContentLength && r.post != nil {
 		// The common case: the whole body came with the head.
 		x.body = rest[:req.ContentLength]
@@ -372,7 +434,9 @@ func (c *conn) startBody(r *route, head, rest []byte) []byte {
 	if !req.Chunked {
 		b.remaining = req.ContentLength
 		if r.post != nil {
-			b.buf = make([]byte, 0, req.ContentLength)
+			// Grown as the body arrives: a client announcing a large body
+			// and sending nothing costs nothing.
+			b.buf = make([]byte, 0, min(req.ContentLength, 64<<10))
 		}
 	}
 	c.body = b
@@ -566,15 +630,21 @@ func (c *conn) flush() {
 	for _, b := range w.bufs {
 		total += len(b)
 	}
-	n, e := w.writev(c.fd, w.bufs)
-	if e != 0 && e != unix.EAGAIN && e != unix.EINTR {
-		c.close(reasonWriteError)
-		return
+	n := 0
+	if len(c.pend) == 0 {
+		var e syscall.Errno
+		n, e = w.writev(c.fd, w.bufs)
+		if e != 0 && e != unix.EAGAIN && e != unix.EINTR {
+			c.close(reasonWriteError)
+			return
+		}
+		w.srv.stats.bytesOut.Add(uint64(n))
+		if n == total {
+			return
+		}
 	}
-	w.srv.stats.bytesOut.Add(uint64(n))
-	if n == total {
-		return
-	}
+	// Earlier output still waits (a reply while a response was blocked)
+	// or the socket did not take everything: queue behind it, in order.
 	// Keep the rest: copies of the worker buffer, references to
 	// immutable bodies.
 	var owned int
@@ -607,8 +677,12 @@ func (c *conn) flush() {
 			c.pend = append(c.pend, store[start:len(store):len(store)])
 		}
 	}
-	c.setEvents(unix.EPOLLOUT | unix.EPOLLRDHUP)
-	c.moveTo(&w.writing)
+	// EPOLLOUT only: a client that half-closed and stops reading would make
+	// EPOLLRDHUP fire on every wake-up.
+	c.setEvents(unix.EPOLLOUT)
+	if c.list != &w.writing {
+		c.moveTo(&w.writing)
+	}
 }
 
 // flushPending writes c.pend; it reports whether all of it went out.

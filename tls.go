@@ -145,11 +145,11 @@ func (t *transport) Close() error         { t.kill(); return nil }
 func (t *transport) LocalAddr() net.Addr  { return t.local }
 func (t *transport) RemoteAddr() net.Addr { return t.remote }
 
-// SetDeadline and SetReadDeadline with a time in the past abort a blocked
-// handshake (crypto/tls does this when its context ends); other deadlines
-// are the event loop's business.
+// SetDeadline with a time in the past aborts a blocked handshake; after
+// the handshake deadlines are the event loop's business (crypto/tls sets
+// one after sending close_notify, which must not kill the connection).
 func (t *transport) SetDeadline(d time.Time) error {
-	if !d.IsZero() && !d.After(time.Now()) {
+	if t.blocking.Load() && !d.IsZero() && !d.After(time.Now()) {
 		t.kill()
 	}
 	return nil

@@ -54,7 +54,11 @@ type seg struct {
 }
 
 func newWorker(s *Server, id int) (*worker, error) {
-	w := &worker{srv: s, id: id, rbuf: make([]byte, readBufSize), out: make([]byte, 0, 16<<10)}
+	// The read buffer holds the largest head the parser accepts, so an
+	// incomplete head always has room to grow.
+	lim := s.parser.Limits()
+	size := max(readBufSize, lim.MaxRequestLine+lim.MaxHeaderBytes+4096)
+	w := &worker{srv: s, id: id, rbuf: make([]byte, size), out: make([]byte, 0, 16<<10)}
 	w.ctx.w = w
 	loop, err := evloop.New(evloop.Config{Tick: time.Second, OnTick: w.tick})
 	if err != nil {
@@ -93,7 +97,9 @@ func (h *listenHandler) OnEvent(events uint32) {
 				// the next tick instead of spinning on a ready listener.
 				s.stats.acceptErrors.Add(1)
 				s.log.Warn("edge: accept", "listener", h.l.addrString(), "err", e)
-				if w.loop.Modify(h.l.fd, 0) == nil {
+				// EPOLLEXCLUSIVE registrations cannot be modified: remove
+				// and add back on the next tick.
+				if !h.paused && w.loop.Remove(h.l.fd) == nil {
 					h.paused = true
 				}
 			default:
@@ -128,7 +134,7 @@ func refuse(fd int) {
 }
 
 func (h *listenHandler) resume() {
-	if h.paused && h.w.loop.Modify(h.l.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE) == nil {
+	if h.paused && !h.w.closing && h.w.loop.Add(h.l.fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, h) == nil {
 		h.paused = false
 	}
 }
@@ -192,14 +198,19 @@ func (w *worker) tick(now time.Time) {
 func (w *worker) beginShutdown() {
 	w.closing = true
 	for _, h := range w.srv.listenHandlers[w.id] {
-		w.loop.Remove(h.l.fd)
+		if !h.paused {
+			w.loop.Remove(h.l.fd)
+		}
 	}
 	for c := w.idle.head; c != nil; {
 		next := c.next
 		c.close(reasonShutdown)
 		c = next
 	}
-	for _, l := range []*connList{&w.reading, &w.writing, &w.pending} {
+	// Connections reading a request finish it (respond adds Connection:
+	// close while closing); those waiting to write or for a reply close
+	// after their response.
+	for _, l := range []*connList{&w.writing, &w.pending} {
 		for c := l.head; c != nil; c = c.next {
 			c.closeAfter = true
 		}
@@ -270,6 +281,15 @@ func (c *conn) moveTo(l *connList) {
 		c.list.remove(c)
 	}
 	l.push(c, c.w.loop.Now())
+}
+
+// outSize is how much output is assembled (copied and by reference).
+func (w *worker) outSize() int {
+	n := len(w.out)
+	for _, s := range w.segs {
+		n += len(s.ref)
+	}
+	return n
 }
 
 // resetOut starts assembling output for a new connection.

@@ -9,7 +9,8 @@
 // Temporary() method reports true ("would block"); a backend's Conn.Read
 // must pass such an error through and stay usable (retrying later resumes
 // where it stopped). During HandshakeContext the underlying connection
-// blocks as usual. Every backend passes the suite in tlsbackendtest.
+// blocks as usual. Conn.Read never returns data together with a
+// would-block error. Every backend passes the suite in tlsbackendtest.
 //
 // Typical usage:
 //
@@ -99,8 +100,8 @@ type Config struct {
 	// CurvePreferences lists key exchange groups. Nil means
 	// X25519MLKEM768, X25519, P-256, P-384 (where the backend has them).
 	CurvePreferences []tls.CurveID
-	// SessionTickets enables resumption by session tickets (default on:
-	// set DisableSessionTickets to turn off).
+	// DisableSessionTickets turns off resumption by session tickets (on by
+	// default).
 	DisableSessionTickets bool
 	// TicketKeyRotation is how often session ticket keys rotate; tickets
 	// stay valid for two periods. Zero means 12 hours.

@@ -20,7 +20,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edge-rt/edge"
+	"github.com/edge-rt/edge/sni"
 	"github.com/edge-rt/edge/static"
+	"github.com/edge-rt/edge/tlsbackend"
 	"github.com/edge-rt/edge/web"
 )
 
@@ -37,7 +39,12 @@ type fileConfig struct {
 
 	cfg       edge.Config // global settings; Logger is set by build
 	logFormat string      // "text" or "json"
+	tls       tlsSettings
 	listeners []*listenerConfig
+
+	// Made by build, for main to start and stop.
+	stores     []*sni.Store
+	tlsServers []tlsbackend.Server
 }
 
 type listenerConfig struct {
@@ -45,12 +52,16 @@ type listenerConfig struct {
 	network string // "tcp" or "unix"
 	address string // host:port, or the socket path
 	hosts   []*hostConfig
+
+	tls         bool
+	defaultHost string // TLS: the certificate for unknown names
 }
 
 type hostConfig struct {
 	host     string // "" = any host
 	routes   []*routeConfig
 	fallback *respondConfig
+	certs    *certConfig // TLS: where the host's certificate is
 }
 
 // matcherKind is the matcher key a route uses.
@@ -516,6 +527,7 @@ var topKeys = []string{
 	"maxHeaders", "maxBodySize", "post", "headers", "tcpNodelay", "soKeepalive",
 	"reusePort", "limitOpenFiles", "headerServer", "serverName", "headerDate",
 	"headerContentType", "errorCloseMode", "debug", "logFormat", "listeners",
+	"certsPath", "privKeyFile", "fullChainFile", "sslRoutesHost", "tls",
 }
 
 func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
@@ -615,6 +627,30 @@ func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
 			}
 		case "listeners":
 			listeners = f
+		case "certsPath":
+			if s, ok := d.str(f.val, f.path); ok {
+				if s == "" {
+					d.errorf(f.val, f.path, "empty path")
+				} else if !filepath.IsAbs(s) {
+					s = filepath.Join(fc.dir, s)
+				}
+				fc.tls.certsPath = s
+			}
+		case "privKeyFile", "fullChainFile":
+			if s, ok := d.str(f.val, f.path); ok {
+				if s == "" || strings.ContainsRune(s, '/') {
+					d.errorf(f.val, f.path, "want a file name, without a directory")
+				}
+				if f.name == "privKeyFile" {
+					fc.tls.privKeyFile = s
+				} else {
+					fc.tls.fullChainFile = s
+				}
+			}
+		case "sslRoutesHost":
+			d.hostPolicy(f, &fc.tls)
+		case "tls":
+			d.tlsBlock(f, &fc.tls)
 		}
 	}
 	if listeners.val == nil {
@@ -690,7 +726,7 @@ func (d *decoder) listeners(f field, fc *fileConfig) {
 func (d *decoder) errors(errs ...error) { d.errs = append(d.errs, errs...) }
 
 func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerConfig {
-	fs, ok := d.mapping(n, path, "listen", "hosts")
+	fs, ok := d.mapping(n, path, "listen", "hosts", "tls", "defaultHost")
 	if !ok && fs == nil {
 		return nil
 	}
@@ -712,6 +748,19 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 		if err != nil {
 			d.errorf(lf.val, lf.path, "%v", err)
 			lc.network = ""
+		}
+	}
+	if f, ok := fs.get("tls"); ok {
+		lc.tls, _ = d.boolean(f)
+	}
+	if f, ok := fs.get("defaultHost"); ok {
+		if s, ok := d.str(f.val, f.path); ok {
+			if !lc.tls {
+				d.errorf(f.val, f.path, "defaultHost is for tls listeners")
+			} else if !isHostname(s) {
+				d.errorf(f.val, f.path, "bad host name %q", s)
+			}
+			lc.defaultHost = strings.ToLower(s)
 		}
 	}
 	hf, hasHosts := fs.get("hosts")
@@ -872,7 +921,7 @@ func validPort(p string) bool {
 
 // host decodes one route group; it returns the node to point errors at.
 func (d *decoder) host(n *yaml.Node, path string) (*hostConfig, *yaml.Node) {
-	fs, ok := d.mapping(n, path, "host", "routes", "fallback")
+	fs, ok := d.mapping(n, path, "host", "routes", "fallback", "certificates")
 	if !ok && fs == nil {
 		return nil, nil
 	}
@@ -906,6 +955,9 @@ func (d *decoder) host(n *yaml.Node, path string) (*hostConfig, *yaml.Node) {
 	}
 	if hasFallback {
 		hc.fallback = d.respond(ff)
+	}
+	if f, ok := fs.get("certificates"); ok {
+		d.certificates(f, hc)
 	}
 	return hc, at
 }
@@ -1373,6 +1425,11 @@ func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listene
 	for _, lc := range fc.listeners {
 		l := srv.Listen(lc.network, lc.address)
 		ls = append(ls, l)
+		if lc.tls {
+			if err := fc.tlsListener(l, lc, logger); err != nil {
+				d.errors(err)
+			}
+		}
 		for _, hc := range lc.hosts {
 			g := l.Routes(hc.host)
 			for _, rc := range hc.routes {
@@ -1386,6 +1443,7 @@ func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listene
 		}
 	}
 	if err := errors.Join(d.errs...); err != nil {
+		fc.closeTLS()
 		return nil, nil, err
 	}
 	return srv, ls, nil

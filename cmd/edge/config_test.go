@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -460,19 +461,24 @@ func TestFullConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fc.listeners) != 2 {
-		t.Fatalf("%d listeners, want 2", len(fc.listeners))
+	if len(fc.listeners) != 3 {
+		t.Fatalf("%d listeners, want 3", len(fc.listeners))
+	}
+	if l := fc.listeners[0]; !l.tls || l.defaultHost != "example.com" || fc.tls.hostPolicy != edge.HostMatchesSNI ||
+		fc.tls.backend.MinVersion != tls.VersionTLS12 || fc.tls.backend.TicketKeyRotation != 12*time.Hour {
+		t.Errorf("tls settings: %+v %+v", l, fc.tls)
 	}
 	abs, _ := filepath.Abs("testdata")
-	if l := fc.listeners[1]; l.network != "unix" || l.address != filepath.Join("testdata", "edge.sock") && l.address != filepath.Join(abs, "edge.sock") {
+	if l := fc.listeners[2]; l.network != "unix" || l.address != filepath.Join("testdata", "edge.sock") && l.address != filepath.Join(abs, "edge.sock") {
 		t.Errorf("unix listener: %s %s", l.network, l.address)
 	}
-	if n := len(fc.listeners[0].hosts[0].routes); n != 7 {
+	if n := len(fc.listeners[1].hosts[0].routes); n != 7 {
 		t.Errorf("%d routes in the first host, want 7", n)
 	}
 	if _, err := fc.build(discard); err != nil {
 		t.Fatal(err)
 	}
+	fc.closeTLS()
 }
 
 func TestDefaultConfig(t *testing.T) {
@@ -481,8 +487,9 @@ func TestDefaultConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fc.listeners) != 1 || fc.listeners[0].address != ":8089" || fc.listeners[0].network != "tcp" {
-		t.Errorf("listeners: %+v", fc.listeners)
+	if len(fc.listeners) != 2 || fc.listeners[0].address != ":8009" || !fc.listeners[0].tls ||
+		fc.listeners[1].address != ":8089" || fc.listeners[1].tls {
+		t.Errorf("listeners: want TLS on :8009 and plain HTTP on :8089")
 	}
 	if !fc.cfg.HeaderServer || !fc.cfg.HeaderDate {
 		t.Errorf("headerServer %v, headerDate %v; want both", fc.cfg.HeaderServer, fc.cfg.HeaderDate)
@@ -490,6 +497,7 @@ func TestDefaultConfig(t *testing.T) {
 	if _, err := fc.build(discard); err != nil {
 		t.Fatal(err)
 	}
+	fc.closeTLS()
 }
 
 // TestBuildErrors covers what only loading finds.

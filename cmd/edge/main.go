@@ -31,9 +31,6 @@ import (
 // version is set at build time: go build -ldflags "-X main.version=1.2.3".
 var version = "dev"
 
-// tlsBackend names the TLS library edge is built with.
-var tlsBackend = "stdlib"
-
 //go:embed default.yaml
 var defaultConfig []byte
 
@@ -67,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "edge %s %s %s\n", versionString(), runtime.Version(), tlsBackend)
+		fmt.Fprintf(stdout, "edge %s %s %s\n", versionString(), runtime.Version(), tlsBackend().Name())
 		return 0
 	}
 
@@ -94,20 +91,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
+		fc.closeTLS()
 		fmt.Fprintf(stdout, "%s: configuration ok\n", display)
 		return 0
 	}
 
 	logger := newLogger(fc, stderr, slog.LevelInfo)
 	slog.SetDefault(logger)
-	logger.Info("edge: starting", "version", versionString(), "go", runtime.Version(), "tls", tlsBackend, "config", display)
+	logger.Info("edge: starting", "version", versionString(), "go", runtime.Version(), "tls", tlsBackend().Name(), "config", display)
 	srv, err := fc.build(logger)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	defer fc.closeTLS()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	for _, st := range fc.stores {
+		// Certificates reload when their files change.
+		if err := st.Watch(ctx); err != nil {
+			logger.Warn("edge: certificates will not reload", "err", err)
+		}
+	}
 	go func() {
 		<-ctx.Done()
 		logger.Info("edge: shutting down")

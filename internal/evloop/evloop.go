@@ -149,12 +149,13 @@ func (l *Loop) ctl(op, fd int, events uint32, h Handler) error {
 // Submit queues f to run on the loop goroutine and wakes the loop. Safe
 // from any goroutine; never blocks on I/O. It fails only after Close.
 func (l *Loop) Submit(f func()) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// Under mu, so that Close cannot release the eventfd in between.
 	if l.closing.Load() {
 		return ErrClosed
 	}
-	l.mu.Lock()
 	l.tasks = append(l.tasks, f)
-	l.mu.Unlock()
 	if !l.woken.Swap(true) {
 		var one = [8]byte{1}
 		unix.Write(l.wakefd, one[:])
@@ -224,7 +225,10 @@ func (l *Loop) runTasks() {
 // epoll instance. Registered descriptors are not closed. Must not be called
 // from the loop goroutine.
 func (l *Loop) Close() error {
-	if l.closing.Swap(true) {
+	l.mu.Lock()
+	was := l.closing.Swap(true)
+	l.mu.Unlock()
+	if was {
 		return nil
 	}
 	var one = [8]byte{1}
@@ -236,7 +240,10 @@ func (l *Loop) Close() error {
 
 // Stop is Close for the case where Run was never started.
 func (l *Loop) Stop() error {
-	if l.closing.Swap(true) {
+	l.mu.Lock()
+	was := l.closing.Swap(true)
+	l.mu.Unlock()
+	if was {
 		return nil
 	}
 	unix.Close(l.wakefd)

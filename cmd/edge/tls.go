@@ -1,0 +1,211 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/edge-rt/edge"
+	"github.com/edge-rt/edge/sni"
+	"github.com/edge-rt/edge/tlsbackend"
+)
+
+// tlsSettings are the config's global TLS keys.
+type tlsSettings struct {
+	certsPath     string // "" = none
+	privKeyFile   string
+	fullChainFile string
+	hostPolicy    edge.HostPolicy
+	backend       tlsbackend.Config // certificates hook set per listener
+	handshake     time.Duration
+}
+
+// certConfig is a host's certificates: entry.
+type certConfig struct {
+	dir, key, chain string // key and chain are full paths once decoded
+}
+
+var tlsKeys = []string{"minVersion", "maxVersion", "sessionTickets", "ticketKeyRotation", "alpn", "handshakeTimeout"}
+
+// tlsBlock decodes the top-level tls: mapping.
+func (d *decoder) tlsBlock(f field, ts *tlsSettings) {
+	fs, _ := d.mapping(f.val, f.path, tlsKeys...)
+	for _, f := range fs {
+		switch f.name {
+		case "minVersion", "maxVersion":
+			s, ok := d.str(f.val, f.path)
+			if !ok {
+				continue
+			}
+			v, ok := map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}[s]
+			if !ok {
+				d.errorf(f.val, f.path, "unknown TLS version %q: want \"1.2\" or \"1.3\"", s)
+				continue
+			}
+			if f.name == "minVersion" {
+				ts.backend.MinVersion = v
+			} else {
+				ts.backend.MaxVersion = v
+			}
+		case "sessionTickets":
+			if v, ok := d.boolean(f); ok {
+				ts.backend.DisableSessionTickets = !v
+			}
+		case "ticketKeyRotation":
+			if v, ok := d.duration(f, false); ok {
+				ts.backend.TicketKeyRotation = v
+			}
+		case "handshakeTimeout":
+			if v, ok := d.duration(f, false); ok {
+				ts.handshake = v
+			}
+		case "alpn":
+			items, ok := d.sequence(f)
+			if !ok {
+				continue
+			}
+			for i, n := range items {
+				if s, ok := d.str(n, index(f.path, i)); ok {
+					if s == "" || len(s) > 255 {
+						d.errorf(n, index(f.path, i), "bad ALPN protocol %q", s)
+					}
+					ts.backend.NextProtos = append(ts.backend.NextProtos, s)
+				}
+			}
+		}
+	}
+	if b := ts.backend; b.MinVersion != 0 && b.MaxVersion != 0 && b.MinVersion > b.MaxVersion {
+		d.errorf(f.val, f.path, "minVersion is above maxVersion")
+	}
+}
+
+// hostPolicy decodes sslRoutesHost.
+func (d *decoder) hostPolicy(f field, ts *tlsSettings) {
+	s, ok := d.str(f.val, f.path)
+	if !ok {
+		return
+	}
+	switch s {
+	case "sniAndHost":
+		ts.hostPolicy = edge.HostMatchesSNI
+	case "host":
+		ts.hostPolicy = edge.HostIgnoresSNI
+	default:
+		d.errorf(f.val, f.path, "unknown policy %q: want sniAndHost (421 when Host is not the SNI name) or host", s)
+	}
+}
+
+// certificates decodes a host's certificates: {path, privKey, fullChain}.
+// With path, privKey and fullChain are file names inside it (default:
+// the global privKeyFile and fullChainFile); without, they are paths.
+func (d *decoder) certificates(f field, hc *hostConfig) {
+	fs, ok := d.mapping(f.val, f.path, "path", "privKey", "fullChain")
+	if !ok {
+		return
+	}
+	cc := &certConfig{}
+	get := func(name string) string {
+		if g, ok := fs.get(name); ok {
+			if s, ok := d.str(g.val, g.path); ok {
+				if s == "" {
+					d.errorf(g.val, g.path, "empty path")
+				}
+				return s
+			}
+		}
+		return ""
+	}
+	dir, key, chain := get("path"), get("privKey"), get("fullChain")
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(d.dir, p)
+	}
+	if dir == "" && (key == "" || chain == "") {
+		d.errorf(f.val, f.path, "want path, or both privKey and fullChain")
+		return
+	}
+	cc.dir, cc.key, cc.chain = abs(dir), key, chain
+	if dir == "" {
+		cc.key, cc.chain = abs(key), abs(chain)
+	}
+	hc.certs = cc
+}
+
+// tlsListener makes a listener terminate TLS: a certificate store for its
+// hosts and a server of the build's backend.
+func (fc *fileConfig) tlsListener(l *edge.Listener, lc *listenerConfig, logger *slog.Logger) error {
+	ts := &fc.tls
+	scfg := sni.Config{
+		CertsPath:     ts.certsPath,
+		PrivKeyFile:   ts.privKeyFile,
+		FullChainFile: ts.fullChainFile,
+		DefaultHost:   lc.defaultHost,
+		Logger:        logger,
+	}
+	for _, hc := range lc.hosts {
+		name := hc.host
+		if name == "" {
+			continue
+		}
+		if h, _, ok := strings.Cut(name, ":"); ok && !strings.HasPrefix(name, "[") {
+			name = h
+		}
+		if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+			continue // no SNI for addresses: they get the default certificate
+		}
+		h := sni.Host{Name: name}
+		if cc := hc.certs; cc != nil {
+			if cc.dir != "" {
+				key, chain := cc.key, cc.chain
+				if key == "" {
+					key = ts.privKeyFile
+				}
+				if chain == "" {
+					chain = ts.fullChainFile
+				}
+				if key == "" {
+					key = sni.DefaultPrivKeyFile
+				}
+				if chain == "" {
+					chain = sni.DefaultFullChainFile
+				}
+				h.KeyFile, h.CertFile = filepath.Join(cc.dir, key), filepath.Join(cc.dir, chain)
+			} else {
+				h.KeyFile, h.CertFile = cc.key, cc.chain
+			}
+		}
+		scfg.Hosts = append(scfg.Hosts, h)
+	}
+	store, err := sni.New(scfg)
+	if err != nil {
+		return fmt.Errorf("%s:%d:%d: %s: %w", fc.name, lc.at.line, lc.at.col, lc.at.path, err)
+	}
+	bcfg := ts.backend
+	bcfg.GetCertificate = store.GetCertificate
+	srv, err := tlsBackend().NewServer(&bcfg)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("%s:%d:%d: %s: tls: %w", fc.name, lc.at.line, lc.at.col, lc.at.path, err)
+	}
+	l.TLS(edge.TLSConfig{Server: srv, HostPolicy: ts.hostPolicy, HandshakeTimeout: ts.handshake})
+	fc.stores = append(fc.stores, store)
+	fc.tlsServers = append(fc.tlsServers, srv)
+	return nil
+}
+
+// closeTLS stops the certificate watchers and ticket rotations build made.
+func (fc *fileConfig) closeTLS() {
+	for _, s := range fc.stores {
+		s.Close()
+	}
+	for _, s := range fc.tlsServers {
+		s.Close()
+	}
+	fc.stores, fc.tlsServers = nil, nil
+}
