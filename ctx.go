@@ -382,7 +382,7 @@ func (x *Ctx) respond(status int, contentType string, body []byte, ref bool) {
 	}
 	if s.cfg.HeaderDate {
 		out = append(out, "Date: "...)
-		out = s.clock.AppendDate(out)
+		out = s.clock.AppendDateAt(out, w.loop.Now())
 		out = append(out, "\r\n"...)
 	}
 	if contentType != "" && !s.cfg.NoContentType {

@@ -346,7 +346,15 @@ func (w *worker) writev(fd int, bufs [][]byte) (int, syscall.Errno) {
 	if len(w.iov) == 0 {
 		return 0, 0
 	}
-	r, _, e := syscall.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+	var r uintptr
+	var e syscall.Errno
+	if len(w.iov) == 1 {
+		// One buffer (the common keep-alive response): write(2) skips the
+		// iovec import.
+		r, _, e = syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(w.iov[0].Base)), uintptr(w.iov[0].Len))
+	} else {
+		r, _, e = syscall.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&w.iov[0])), uintptr(len(w.iov)))
+	}
 	if e != 0 {
 		return 0, e
 	}

@@ -143,6 +143,12 @@ func (c *Clock) AppendDate(dst []byte) []byte {
 	} else {
 		t = time.Now()
 	}
+	return c.AppendDateAt(dst, t)
+}
+
+// AppendDateAt is AppendDate for a time the caller already read (an event
+// loop's clock), saving a clock read per response.
+func (c *Clock) AppendDateAt(dst []byte, t time.Time) []byte {
 	sec := t.Unix()
 	d := c.cur.Load()
 	if d == nil || d.sec != sec {

@@ -24,7 +24,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -170,11 +172,25 @@ func (l *Loop) Run() error {
 	events := make([]unix.EpollEvent, l.cfg.Events)
 	timeout := int(l.cfg.Tick / time.Millisecond)
 	nextTick := time.Now().Add(l.cfg.Tick)
+	busy := false
 	for !l.closing.Load() {
-		n, err := unix.EpollWait(l.epfd, events, timeout)
-		if err != nil && err != unix.EINTR {
-			return fmt.Errorf("evloop: epoll_wait: %w", err)
+		n := 0
+		var err error
+		if busy {
+			// The last round had work: poll without blocking first. A ready
+			// loop skips the scheduler's blocking-syscall hand-off.
+			r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+			if e == 0 {
+				n = int(r)
+			}
 		}
+		if n == 0 {
+			n, err = unix.EpollWait(l.epfd, events, timeout)
+			if err != nil && err != unix.EINTR {
+				return fmt.Errorf("evloop: epoll_wait: %w", err)
+			}
+		}
+		busy = n > 0
 		l.now = time.Now()
 		for i := 0; i < n; i++ {
 			fd := int(events[i].Fd)
