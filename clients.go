@@ -3,78 +3,33 @@ package edge
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
+
+	"github.com/edge-rt/edge/broadcast"
 )
 
-// ClientID names one client connection from any goroutine. It stays valid
-// until the connection closes and is never reused for another connection
-// (a stale ID is simply gone). The zero ID names no client.
-type ClientID uint64
+// ClientID names one client connection (a pending HTTP request's, or a
+// WebSocket client's) from any goroutine. It stays valid until the
+// connection closes and is never reused for another connection (a stale ID
+// is simply gone). The zero ID names no client. It is the Hub's ID.
+type ClientID = broadcast.ClientID
 
 // ErrGone is returned when a ClientID's connection has closed.
 var ErrGone = errors.New("edge: client gone")
 
-// ErrQueueFull is returned by PendingQueue.Push when the queue is full;
-// the handler typically answers 503.
-var ErrQueueFull = errors.New("edge: pending queue full")
+// ErrQueueFull is returned by PendingQueue.Push when the queue is full
+// (the handler typically answers 503), and by Server.Send when the
+// client's send queue is full (the client is then closed with 1008).
+var ErrQueueFull = errors.New("edge: queue full")
 
-// registry maps client IDs to connections. IDs pack a slot index (low 32
-// bits, plus one) and the slot's generation (high 32 bits).
-type registry struct {
-	mu    sync.RWMutex
-	slots []regSlot
-	free  []uint32
-}
-
-type regSlot struct {
-	c   *conn
-	w   *worker
-	gen uint32
-}
-
-func (r *registry) register(c *conn) ClientID {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var i uint32
-	if n := len(r.free); n > 0 {
-		i = r.free[n-1]
-		r.free = r.free[:n-1]
-	} else {
-		r.slots = append(r.slots, regSlot{})
-		i = uint32(len(r.slots) - 1)
+// lookup finds the live connection handle of id.
+func (s *Server) lookup(id ClientID) *connHandle {
+	sk, ok := s.hub.Sink(id)
+	if !ok {
+		return nil
 	}
-	sl := &r.slots[i]
-	sl.gen++
-	if sl.gen == 0 {
-		sl.gen = 1
-	}
-	sl.c, sl.w = c, c.w
-	return ClientID(uint64(sl.gen)<<32 | uint64(i+1))
-}
-
-func (r *registry) unregister(id ClientID) {
-	i, gen := id.split()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if int(i) < len(r.slots) && r.slots[i].gen == gen && r.slots[i].c != nil {
-		r.slots[i].c, r.slots[i].w = nil, nil
-		r.free = append(r.free, i)
-	}
-}
-
-func (r *registry) lookup(id ClientID) (*conn, *worker) {
-	i, gen := id.split()
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if int(i) < len(r.slots) && r.slots[i].gen == gen {
-		return r.slots[i].c, r.slots[i].w
-	}
-	return nil, nil
-}
-
-func (id ClientID) split() (index, gen uint32) {
-	return uint32(id) - 1, uint32(id >> 32)
+	h, _ := sk.(*connHandle)
+	return h
 }
 
 // Reply answers the pending request of client id (see Ctx.Pending) with
@@ -91,11 +46,15 @@ func (s *Server) Reply(id ClientID, status int, contentType string, body []byte)
 // works). f must answer and must not block. Returns ErrGone if the client
 // has closed.
 func (s *Server) ReplyFunc(id ClientID, f func(c *Ctx)) error {
-	c, w := s.clients.lookup(id)
-	if c == nil {
+	h := s.lookup(id)
+	if h == nil {
 		return ErrGone
 	}
-	if err := w.loop.Submit(func() { c.reply(id, f) }); err != nil {
+	if err := h.w.loop.Submit(func() {
+		if c := h.c; c.h == h {
+			c.reply(id, f)
+		}
+	}); err != nil {
 		return ErrGone
 	}
 	return nil
@@ -174,12 +133,14 @@ func (q *PendingQueue[T]) Len() int { return len(q.ch) }
 
 // stats are the server's counters, read by Stats.
 type stats struct {
-	accepted, refused, acceptErrors   atomic.Uint64
-	requests, responses, badRequests  atomic.Uint64
-	timeouts                          atomic.Uint64
-	tlsHandshakes, tlsHandshakeErrors atomic.Uint64
-	bytesIn, bytesOut                 atomic.Uint64
-	closed                            [numReasons]atomic.Uint64
+	accepted, refused, acceptErrors           atomic.Uint64
+	requests, responses, badRequests          atomic.Uint64
+	timeouts                                  atomic.Uint64
+	tlsHandshakes, tlsHandshakeErrors         atomic.Uint64
+	wsOpened, wsClosed, wsProtocolErrors      atomic.Uint64
+	wsMessagesIn, wsMessagesOut, wsSlowClosed atomic.Uint64
+	bytesIn, bytesOut                         atomic.Uint64
+	closed                                    [numReasons]atomic.Uint64
 }
 
 // Stats is a snapshot of the server's counters, for metrics.
@@ -193,6 +154,12 @@ type Stats struct {
 	Timeouts           uint64            // read or pending timeouts answered
 	TLSHandshakes      uint64            // completed TLS handshakes
 	TLSHandshakeErrors uint64            // failed or timed-out TLS handshakes
+	WSOpened           uint64            // WebSocket upgrades
+	WSClosed           uint64            // WebSocket connections closed
+	WSProtocolErrors   uint64            // WebSocket connections closed for a protocol error
+	WSMessagesIn       uint64            // WebSocket messages received
+	WSMessagesOut      uint64            // queued WebSocket messages written (Send, SendTag)
+	WSSlowClosed       uint64            // WebSocket clients closed because their queue was full
 	BytesIn            uint64            // bytes read from clients
 	BytesOut           uint64            // bytes written to clients
 	Closed             map[string]uint64 // closed connections by reason
@@ -210,6 +177,12 @@ func (s *Server) Stats() Stats {
 		Timeouts:           s.stats.timeouts.Load(),
 		TLSHandshakes:      s.stats.tlsHandshakes.Load(),
 		TLSHandshakeErrors: s.stats.tlsHandshakeErrors.Load(),
+		WSOpened:           s.stats.wsOpened.Load(),
+		WSClosed:           s.stats.wsClosed.Load(),
+		WSProtocolErrors:   s.stats.wsProtocolErrors.Load(),
+		WSMessagesIn:       s.stats.wsMessagesIn.Load(),
+		WSMessagesOut:      s.stats.wsMessagesOut.Load(),
+		WSSlowClosed:       s.stats.wsSlowClosed.Load(),
 		BytesIn:            s.stats.bytesIn.Load(),
 		BytesOut:           s.stats.bytesOut.Load(),
 		Closed:             make(map[string]uint64, numReasons),

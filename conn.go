@@ -60,7 +60,10 @@ type conn struct {
 	overBudget  bool            // processing stopped at outBudget
 	headDone    bool            // a request head completed this round
 
-	id         ClientID // non-zero once registered (Pending)
+	ws *wsConn     // WebSocket state once upgraded
+	h  *connHandle // the connection as the Hub sees it, once registered
+
+	id         ClientID // non-zero once registered (Pending, WebSocket)
 	closeAfter bool     // close once the output is flushed
 	linger     bool     // close by half-closing and draining input (after an error)
 	lingering  bool     // draining input, output side shut down
@@ -94,6 +97,8 @@ func (c *conn) OnEvent(ev uint32) {
 	if c.closed {
 		return
 	}
+	c.w.current = c
+	defer c.w.clearCurrent()
 	if c.handshaking {
 		c.tr.signal()
 		return
@@ -234,6 +239,10 @@ func (c *conn) process(data []byte) {
 	w := c.w
 	c.overBudget = false
 	c.headDone = false
+	if c.ws != nil {
+		c.wsProcess(data)
+		return
+	}
 	for len(data) > 0 && (c.body != nil || !c.closeAfter) && !c.isPending && c.detach == nil {
 		if c.body != nil {
 			n := c.feedBody(data)
@@ -257,6 +266,11 @@ func (c *conn) process(data []byte) {
 		}
 		c.headDone = true
 		data = c.handle(data[:n], data[n:])
+		if c.ws != nil {
+			// Upgraded: what follows the head are WebSocket frames.
+			c.wsProcess(data)
+			return
+		}
 	}
 	if len(data) > 0 && (c.body != nil || !c.closeAfter) {
 		c.in = append([]byte(nil), data...)
@@ -280,6 +294,8 @@ func (c *conn) finish() {
 func (c *conn) afterOutput() {
 	w := c.w
 	switch {
+	case c.ws != nil:
+		c.wsAfterOutput()
 	case c.detach != nil:
 		c.handOver()
 	case c.isPending:
@@ -366,6 +382,10 @@ func (c *conn) handle(head, rest []byte) []byte {
 			}
 			if r.post != nil || r.stream != nil {
 				return c.startBody(r, head, rest)
+			}
+			if r.ws != nil {
+				c.upgrade(r, head)
+				break
 			}
 			r.h(x)
 			if x.done() {
@@ -618,8 +638,14 @@ func (c *conn) fail(err error) {
 // flush writes the worker's output for this connection; what the socket
 // does not take is kept in c.pend and the connection waits for EPOLLOUT.
 func (c *conn) flush() {
+	c.w.sealOut()
+	c.writeBufs()
+}
+
+// writeBufs writes w.bufs (w.bufRef marks immutable pieces) after any
+// pending output, keeping what the socket does not take in c.pend.
+func (c *conn) writeBufs() {
 	w := c.w
-	w.sealOut()
 	if c.tls != nil && (len(w.bufs) > 0 || len(c.tr.out) > 0) {
 		c.sealTLS()
 	}
@@ -780,8 +806,10 @@ func (c *conn) close(why closeReason) {
 		unix.Close(c.fd)
 		s.nconns.Add(-1)
 	}
-	if c.id != 0 {
-		s.clients.unregister(c.id)
+	if c.ws != nil {
+		c.wsClosed()
+	} else if c.id != 0 {
+		s.hub.Unregister(c.id)
 	}
 	s.stats.closed[why].Add(1)
 	w.nconns--

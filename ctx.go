@@ -204,7 +204,9 @@ func (x *Ctx) Server() *Server { return x.w.srv }
 func (x *Ctx) ClientID() ClientID {
 	c := x.c
 	if c.id == 0 {
-		c.id = x.w.srv.clients.register(c)
+		h := c.hubHandle()
+		c.id = x.w.srv.hub.Register(h, nil)
+		h.id = c.id
 	}
 	return c.id
 }

@@ -1711,14 +1711,14 @@ func TestHostileShutdownFinishesPartialRequest(t *testing.T) {
 func TestHostileReadDeadlinePerHead(t *testing.T) {
 	t.Parallel()
 	cfg := hostileConfig()
-	cfg.ReadTimeout = 2 * time.Second
+	cfg.ReadTimeout = 3 * time.Second // margins of 1 s: robust on a loaded machine
 	_, addr := hostileServer(t, cfg, nil)
 	c := hostileDial(t, addr)
 	io.WriteString(c, "GET /ok HTTP/1.1\r\nHo") // head 1 starts at t0
-	time.Sleep(1500 * time.Millisecond)
-	io.WriteString(c, "st: a\r\n\r\nGET /ok HTTP/1.1\r\nHo") // head 1 ends, head 2 starts at t0+1.5s
-	time.Sleep(1500 * time.Millisecond)
-	io.WriteString(c, "st: a\r\nConnection: close\r\n\r\n") // head 2 took 1.5 s < ReadTimeout
+	time.Sleep(2 * time.Second)
+	io.WriteString(c, "st: a\r\n\r\nGET /ok HTTP/1.1\r\nHo") // head 1 ends, head 2 starts at t0+2s
+	time.Sleep(2 * time.Second)
+	io.WriteString(c, "st: a\r\nConnection: close\r\n\r\n") // head 2 took 2 s < ReadTimeout
 	data, how := hostileReadAll(c, 5*time.Second)
 	rs, err := hostileParse(data, "GET")
 	if err != nil || fmt.Sprint(hostileStatuses(rs)) != "[200 200]" {

@@ -123,6 +123,7 @@ type route struct {
 	h       Handler
 	post    Handler
 	stream  *StreamHandler
+	ws      *Stream
 }
 
 func methodBit(m http1.Method) uint16 { return 1 << m }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edge-rt/edge/broadcast"
 	"github.com/edge-rt/edge/http1"
 	"golang.org/x/sys/unix"
 )
@@ -60,6 +61,10 @@ type Config struct {
 	// PendingTimeout answers 504 to a pending request (Ctx.Pending) not
 	// replied to in time. Zero means 60 s; negative disables it.
 	PendingTimeout time.Duration
+	// PingInterval is how long a WebSocket connection may stay quiet
+	// before edge pings it; one more quiet interval after the ping closes
+	// it (a dead peer). Zero means 30 s.
+	PingInterval time.Duration
 	// ShutdownTimeout is how long Run lets in-flight requests finish
 	// after its context is done. Zero means 10 s.
 	ShutdownTimeout time.Duration
@@ -178,7 +183,7 @@ type Server struct {
 	parser  *http1.Parser
 	headers []string // declared request headers, builtins first
 	clock   *http1.Clock
-	clients registry
+	hub     *broadcast.Hub
 	nconns  atomic.Int64
 	stats   stats
 
@@ -198,7 +203,7 @@ func New(cfg *Config) *Server {
 		cfg = &Config{}
 	}
 	c := cfg.withDefaults()
-	s := &Server{cfg: c, log: c.Logger, clock: http1.NewClock()}
+	s := &Server{cfg: c, log: c.Logger, clock: http1.NewClock(), hub: broadcast.NewHub(broadcast.Config{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.headers = append(builtinHeaders[:numBuiltinHeaders:numBuiltinHeaders], c.Headers...)
 	return s

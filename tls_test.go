@@ -64,7 +64,7 @@ func tlsTestServer(t testing.TB, cfg Config, setup func(s *Server, l *Listener))
 	cert, pool := selfSigned(t, "a.test", "b.test")
 	ts := testTLS{&tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}}
 	s, addr := testServer(t, cfg, func(s *Server, l *Listener) {
-		l.TLS(TLSConfig{Server: ts, HandshakeTimeout: 500 * time.Millisecond})
+		l.TLS(TLSConfig{Server: ts, HandshakeTimeout: 2 * time.Second})
 		setup(s, l)
 	})
 	return s, addr, pool
@@ -173,7 +173,7 @@ func TestTLSHandshakeTimeoutAndIdleCost(t *testing.T) {
 	defer raw.Close()
 	start := time.Now()
 	raw.SetDeadline(time.Now().Add(5 * time.Second))
-	if n, err := raw.Read(make([]byte, 1)); n != 0 || err == nil || time.Since(start) > 3*time.Second {
+	if n, err := raw.Read(make([]byte, 1)); n != 0 || err == nil || time.Since(start) > 4500*time.Millisecond {
 		t.Errorf("stalled handshake: %d %v after %v", n, err, time.Since(start))
 	}
 	if s.Stats().TLSHandshakeErrors == 0 {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/netip"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -42,6 +43,15 @@ type worker struct {
 	writing connList // output blocked on a slow reader
 	pending connList // waiting for an async reply
 
+	wsIdle connList // WebSocket connections (pinged when they expire)
+
+	current *conn // the connection whose event is being handled
+
+	dmu          sync.Mutex
+	dirty        []*connHandle // connections with queued messages to write
+	dirtySpare   []*connHandle
+	drainDirtyFn func()
+
 	free    []*conn // recycled conn structs
 	nconns  int
 	closing bool // server shutting down: no keep-alive, close when idle
@@ -69,6 +79,8 @@ func newWorker(s *Server, id int) (*worker, error) {
 	w.reading.timeout = s.cfg.ReadTimeout
 	w.writing.timeout = s.cfg.WriteTimeout
 	w.pending.timeout = s.cfg.PendingTimeout
+	w.wsIdle.timeout = s.cfg.pingInterval()
+	w.drainDirtyFn = w.drainDirty
 	return w, nil
 }
 
@@ -191,6 +203,7 @@ func (w *worker) tick(now time.Time) {
 	w.reading.expire(now, func(c *conn) { c.timeoutRead() })
 	w.writing.expire(now, func(c *conn) { c.close(reasonWriteTimeout) })
 	w.pending.expire(now, func(c *conn) { c.timeoutPending() })
+	w.wsIdle.expire(now, func(c *conn) { c.wsIdle() })
 }
 
 // beginShutdown is run on the loop when the server shuts down: stop
@@ -207,6 +220,19 @@ func (w *worker) beginShutdown() {
 		c.close(reasonShutdown)
 		c = next
 	}
+	// WebSocket clients are told the server is going away.
+	var wsConns []*conn
+	for c := w.wsIdle.head; c != nil; c = c.next {
+		wsConns = append(wsConns, c)
+	}
+	for _, c := range wsConns {
+		if !c.closed && c.ws != nil {
+			w.resetOut()
+			c.wsSendClose(1001, "server shutting down")
+			c.closeAfter = true
+			c.finish()
+		}
+	}
 	// Connections reading a request finish it (respond adds Connection:
 	// close while closing); those waiting to write or for a reply close
 	// after their response.
@@ -219,7 +245,7 @@ func (w *worker) beginShutdown() {
 
 // forceClose closes every remaining connection (shutdown deadline).
 func (w *worker) forceClose() {
-	for _, l := range []*connList{&w.idle, &w.reading, &w.writing, &w.pending} {
+	for _, l := range []*connList{&w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle} {
 		for c := l.head; c != nil; {
 			next := c.next
 			c.close(reasonShutdown)
@@ -291,6 +317,9 @@ func (w *worker) outSize() int {
 	}
 	return n
 }
+
+// clearCurrent ends the handling of one connection's event.
+func (w *worker) clearCurrent() { w.current = nil }
 
 // resetOut starts assembling output for a new connection.
 func (w *worker) resetOut() {

@@ -68,29 +68,6 @@ for s in "${servers[@]}"; do
 done
 echo
 
-# to_ms 1.23ms|850.00us|1.02s -> milliseconds
-to_ms() {
-	awk -v v="$1" 'BEGIN {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-		else if (u != "ms") { print "nan"; exit }
-		printf "%.3f\n", n }'
-}
-
-# wait_quiet: with QUIET_MAX > 0, waits (at most QUIET_MAX seconds) until the
-# rest of the machine uses less than QUIET_PCT% of the CPUs over one second.
-wait_quiet() {
-	local i m0 m1 busy
-	for ((i = 0; i < QUIET_MAX; i++)); do
-		m0=$(machine_ticks)
-		sleep 1
-		m1=$(machine_ticks)
-		busy=$(awk -v d=$((m1 - m0)) -v hz="$clk_tck" -v n="$ncpu" 'BEGIN { p = 100 * d / hz / n; if (p > 100) p = 100; printf "%d\n", p }')
-		((busy < QUIET_PCT)) && return 0
-	done
-	((QUIET_MAX == 0)) || log "machine still busy (${busy}% of CPUs) after ${QUIET_MAX}s; measuring anyway"
-}
-
 declare -A rps_list=() p99_list=() cpu_list=()
 printf '%-5s %-6s %12s %10s %12s %10s %6s %6s  %s\n' round server req/s p99_ms cpu_us/req requests wait% other% errors
 for ((r = 1; r <= ROUNDS; r++)); do

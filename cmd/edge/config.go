@@ -41,6 +41,7 @@ type fileConfig struct {
 	logFormat string      // "text" or "json"
 	tls       tlsSettings
 	listeners []*listenerConfig
+	acme      *acmeSettings // acmeClient: (acme.go); nil = none
 
 	// Made by build, for main to start and stop.
 	stores     []*sni.Store
@@ -528,6 +529,7 @@ var topKeys = []string{
 	"reusePort", "limitOpenFiles", "headerServer", "serverName", "headerDate",
 	"headerContentType", "errorCloseMode", "debug", "logFormat", "listeners",
 	"certsPath", "privKeyFile", "fullChainFile", "sslRoutesHost", "tls",
+	"acmeClient",
 }
 
 func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
@@ -651,6 +653,8 @@ func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
 			d.hostPolicy(f, &fc.tls)
 		case "tls":
 			d.tlsBlock(f, &fc.tls)
+		case "acmeClient":
+			d.acmeClient(f, fc) // acme.go
 		}
 	}
 	if listeners.val == nil {
@@ -660,6 +664,7 @@ func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
 		return
 	}
 	d.listeners(listeners, fc)
+	d.acmeFinish(fc) // acme.go
 }
 
 // headerNames decodes the request headers handlers may read.
@@ -792,6 +797,7 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 			lc.hosts = append(lc.hosts, hc)
 		}
 	}
+	d.checkCertificates(lc)
 	if lc.network == "" {
 		return nil
 	}
@@ -1422,6 +1428,9 @@ func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listene
 	srv := edge.New(&cfg)
 	sets := map[string]*static.Set{} // loaded once per directory
 	var ls []*edge.Listener
+	if err := fc.newACME(d, logger); err != nil { // acme.go
+		d.errors(err)
+	}
 	for _, lc := range fc.listeners {
 		l := srv.Listen(lc.network, lc.address)
 		ls = append(ls, l)
@@ -1432,6 +1441,7 @@ func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listene
 		}
 		for _, hc := range lc.hosts {
 			g := l.Routes(hc.host)
+			fc.acmeRoute(g) // acme.go: the ACME client's HTTP-01 challenges first
 			for _, rc := range hc.routes {
 				if err := fc.addRoute(d, g, rc, sets, logger); err != nil {
 					d.errors(err)
@@ -1441,6 +1451,7 @@ func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listene
 				g.Fallback(hc.fallback.handler())
 			}
 		}
+		fc.acmeCatchAll(l, lc) // acme.go
 	}
 	if err := errors.Join(d.errs...); err != nil {
 		fc.closeTLS()

@@ -197,6 +197,35 @@ func TestParseConfigErrors(t *testing.T) {
 		{"acme with methods", withRoute("acme: ./www", "methods: [GET]"), "6:13", "methods: an acme route takes no other key"},
 		{"fallback status", "listeners:\n  - listen: \":1\"\n    hosts:\n      - fallback: {status: 1000}\n", "4:28", "hosts[0].fallback.status: status 1000 out of range"},
 		{"alias", "x: &r {path: /}\n" + minimal, "1:1", `unknown key "x"`},
+
+		// TLS.
+		{"tls unknown key", "tls:\n  minVersoin: \"1.2\"\n" + minimal, "2:3", `tls: unknown key "minVersoin" (did you mean "minVersion"?)`},
+		{"tls not a mapping", "tls: [\"1.2\"]\n" + minimal, "1:6", "tls: expected a mapping, got a list"},
+		{"tls minVersion 1.1", "tls: {minVersion: \"1.1\"}\n" + minimal, "1:19", `tls.minVersion: unknown TLS version "1.1": want "1.2" or "1.3"`},
+		{"tls maxVersion 1.0", "tls: {maxVersion: \"1.0\"}\n" + minimal, "1:19", `tls.maxVersion: unknown TLS version "1.0"`},
+		{"tls min above max", "tls:\n  minVersion: \"1.3\"\n  maxVersion: \"1.2\"\n" + minimal, "2:3", "tls: minVersion is above maxVersion"},
+		{"tls sessionTickets", "tls: {sessionTickets: 1}\n" + minimal, "1:23", "tls.sessionTickets: expected true or false, got integer 1"},
+		{"tls ticketKeyRotation", "tls: {ticketKeyRotation: soon}\n" + minimal, "1:26", `tls.ticketKeyRotation: bad duration "soon"`},
+		{"tls handshakeTimeout", "tls: {handshakeTimeout: -1}\n" + minimal, "1:25", `tls.handshakeTimeout: duration "-1" must not be negative`},
+		{"tls empty alpn", "tls: {alpn: [\"\"]}\n" + minimal, "1:14", `tls.alpn[0]: bad ALPN protocol ""`},
+		{"sslRoutesHost", "sslRoutesHost: bogus\n" + minimal, "1:16", `sslRoutesHost: unknown policy "bogus": want sniAndHost`},
+		{"privKeyFile dir", "privKeyFile: a/b\n" + minimal, "1:14", "privKeyFile: want a file name, without a directory"},
+		{"fullChainFile empty", "fullChainFile: \"\"\n" + minimal, "1:16", "fullChainFile: want a file name, without a directory"},
+		{"certsPath empty", "certsPath: \"\"\n" + minimal, "1:12", "certsPath: empty path"},
+		{"listener tls", "listeners:\n  - listen: \":1\"\n    tls: yes\n    hosts: [{fallback: {}}]\n", "3:10", `listeners[0].tls: expected true or false, got "yes"`},
+		{"defaultHost without tls", "listeners:\n  - listen: \":1\"\n    defaultHost: a.com\n    hosts: [{fallback: {}}]\n", "3:18", "listeners[0].defaultHost: defaultHost is for tls listeners"},
+		{"defaultHost tls false", "listeners:\n  - listen: \":1\"\n    tls: false\n    defaultHost: a.com\n    hosts: [{fallback: {}}]\n", "4:18", "defaultHost is for tls listeners"},
+		{"defaultHost wildcard", "listeners:\n  - listen: \":1\"\n    tls: true\n    defaultHost: \"*.a.com\"\n    hosts: [{fallback: {}}]\n", "4:18", `listeners[0].defaultHost: bad host name "*.a.com"`},
+		{"certificates privKey only", tlsHost("certificates: {privKey: ./k.pem}"), "6:23", "listeners[0].hosts[0].certificates: want path, or both privKey and fullChain"},
+		{"certificates fullChain only", tlsHost("certificates: {fullChain: ./c.pem}"), "6:23", "want path, or both privKey and fullChain"},
+		{"certificates unknown key", tlsHost("certificates: {path: ./c, fullchain: x.pem}"), "6:35", `listeners[0].hosts[0].certificates: unknown key "fullchain" (did you mean "fullChain"?)`},
+		{"certificates scalar", tlsHost("certificates: ./c"), "6:23", "certificates: expected a mapping"},
+		// A certificates: entry that edge would silently ignore is a
+		// mistake, like defaultHost on a plain listener: refuse it.
+		{"certificates without tls", "listeners:\n  - listen: \":1\"\n    hosts:\n      - host: a.com\n        certificates: {path: ./c}\n        fallback: {}\n",
+			"5:23", "tls listener"},
+		{"certificates for any host", "listeners:\n  - listen: \":1\"\n    tls: true\n    hosts:\n      - certificates: {path: ./c}\n        fallback: {}\n",
+			"5:23", "host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -534,4 +563,10 @@ func TestBuildErrors(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), name+":6:19: listeners[0].hosts[0].routes[0].file: ") || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("build error %v", err)
 	}
+}
+
+// tlsHost is a config with one TLS listener and one host, a.com, whose
+// first key is line (at 6:9; its value at 6:23 for certificates:).
+func tlsHost(line string) string {
+	return "listeners:\n  - listen: \":1\"\n    tls: true\n    hosts:\n      - host: a.com\n        " + line + "\n        fallback: {}\n"
 }

@@ -113,6 +113,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			logger.Warn("edge: certificates will not reload", "err", err)
 		}
 	}
+	// The built-in ACME client (acme.go) obtains and renews certificates
+	// into certsPath, where the stores above pick them up, until shutdown.
+	stopACME := fc.runACME(ctx)
+	defer stopACME()
 	go func() {
 		<-ctx.Done()
 		logger.Info("edge: shutting down")

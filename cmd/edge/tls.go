@@ -2,7 +2,9 @@ package main
 
 import (
 	"crypto/tls"
+
 	"fmt"
+	"go.yaml.in/yaml/v3"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -27,6 +29,8 @@ type tlsSettings struct {
 // certConfig is a host's certificates: entry.
 type certConfig struct {
 	dir, key, chain string // key and chain are full paths once decoded
+	at              *yaml.Node
+	path            string
 }
 
 var tlsKeys = []string{"minVersion", "maxVersion", "sessionTickets", "ticketKeyRotation", "alpn", "handshakeTimeout"}
@@ -107,7 +111,7 @@ func (d *decoder) certificates(f field, hc *hostConfig) {
 	if !ok {
 		return
 	}
-	cc := &certConfig{}
+	cc := &certConfig{at: f.val, path: f.path}
 	get := func(name string) string {
 		if g, ok := fs.get(name); ok {
 			if s, ok := d.str(g.val, g.path); ok {
@@ -188,6 +192,7 @@ func (fc *fileConfig) tlsListener(l *edge.Listener, lc *listenerConfig, logger *
 	}
 	bcfg := ts.backend
 	bcfg.GetCertificate = store.GetCertificate
+	fc.acmeTLS(&bcfg) // acme.go: TLS-ALPN-01 challenge certificates, acme-tls/1
 	srv, err := tlsBackend().NewServer(&bcfg)
 	if err != nil {
 		store.Close()
@@ -208,4 +213,37 @@ func (fc *fileConfig) closeTLS() {
 		s.Close()
 	}
 	fc.stores, fc.tlsServers = nil, nil
+}
+
+// checkCertificates refuses certificates: entries edge would ignore: on a
+// plain listener, or on a host without a name (no SNI can select it).
+func (d *decoder) checkCertificates(lc *listenerConfig) {
+	for _, hc := range lc.hosts {
+		cc := hc.certs
+		if cc == nil {
+			continue
+		}
+		name := strings.Trim(stripHostPort(hc.host), "[]")
+		_, ipErr := netip.ParseAddr(name)
+		switch {
+		case !lc.tls:
+			d.errorf(cc.at, cc.path, "certificates is for hosts of tls listeners")
+		case name == "" || ipErr == nil:
+			d.errorf(cc.at, cc.path, "certificates needs a host name (clients without a matching SNI get the listener's defaultHost certificate)")
+		}
+	}
+}
+
+// stripHostPort drops a :port from a host pattern.
+func stripHostPort(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		return h[:i]
+	}
+	return h
 }
