@@ -123,7 +123,11 @@ func (x *Ctx) HasQuery(name string) bool {
 }
 
 func (x *Ctx) lookupQuery(name string) (string, bool) {
-	q := str(x.req.Query)
+	return lookupQuery(str(x.req.Query), name)
+}
+
+// lookupQuery finds name in a raw query string.
+func lookupQuery(q, name string) (string, bool) {
 	for q != "" {
 		var kv string
 		kv, q, _ = strings.Cut(q, "&")

@@ -87,6 +87,18 @@ type Client struct {
 	id       ClientID
 	protocol string
 	remote   netip.AddrPort
+	url      string
+}
+
+// URL is the target of the upgrade request (path and query).
+func (cl *Client) URL() string { return cl.url }
+
+// Query returns the first value of query parameter name of the upgrade
+// request, unescaped ("" if absent).
+func (cl *Client) Query(name string) string {
+	_, q, _ := strings.Cut(cl.url, "?")
+	v, _ := lookupQuery(q, name)
+	return v
 }
 
 // ID is the client's stable ID, valid from any goroutine.
@@ -247,7 +259,7 @@ func (c *conn) upgrade(r *route, head []byte) {
 		c.id = s.hub.Register(h, nil)
 		h.id = c.id
 	}
-	cl := &Client{c: c, h: h, id: c.id, protocol: protocol, remote: c.remote}
+	cl := &Client{c: c, h: h, id: c.id, protocol: protocol, remote: c.remote, url: string(req.Target)}
 	wc.client = cl
 	s.stats.wsOpened.Add(1)
 	c.closeAfter = false
