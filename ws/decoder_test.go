@@ -517,7 +517,7 @@ func TestDecoderCompressed(t *testing.T) {
 		[]byte(strings.Repeat("hello, compressed world! ", 40)),
 		[]byte("short"),
 		[]byte(strings.Repeat("hello, compressed world! ", 40)), // back-references with takeover
-		bytes.Repeat([]byte{0}, 200000),                        // big, incremental
+		bytes.Repeat([]byte{0}, 200000),                         // big, incremental
 		{},
 		[]byte("κόσμε κόσμε κόσμε"),
 	}
