@@ -28,7 +28,8 @@ type Stream struct {
 	// OnOpen runs once the connection is upgraded.
 	OnOpen func(c *Client)
 	// OnMessage runs for every complete text or binary message; data is
-	// only valid during the call.
+	// borrowed (it may sit in a pooled buffer reused by the next frame):
+	// copy it to keep it beyond the call.
 	OnMessage func(c *Client, op ws.Opcode, data []byte)
 	// OnClose runs once when the connection ends, with the close code the
 	// client sent (1005 if none, 1006 when the connection dropped without
@@ -359,6 +360,7 @@ func (c *conn) wsClosed() {
 		h.q.Close()
 	}
 	s.stats.wsClosed.Add(1)
+	wc.dec.Reset() // its buffers go back to the pools now
 	if wc.st.OnClose != nil {
 		wc.st.OnClose(wc.client, wc.code, wc.reason)
 	}

@@ -94,7 +94,7 @@ func TestReload(t *testing.T) {
 			watch(t, s)
 			checkServing(t, s, "example.com", old.cert, next.cert)
 			tt.change(t, dir)
-			waitFor(t, 2*time.Second, "the new certificate", servesPair(s, "example.com", next))
+			waitFor(t, 10*time.Second, "the new certificate", servesPair(s, "example.com", next))
 			if n := s.Reloads(); n != 1 {
 				t.Errorf("Reloads() = %d, want 1", n)
 			}
@@ -113,7 +113,7 @@ func TestReloadDefaultDebounce(t *testing.T) {
 	watch(t, s)
 	start := time.Now()
 	next.write(t, filepath.Join(certs, "example.com"))
-	waitFor(t, 2*time.Second, "the new certificate", servesPair(s, "example.com", next))
+	waitFor(t, 10*time.Second, "the new certificate", servesPair(s, "example.com", next))
 	if c, _ := s.GetCertificate(nil); !same(c, next.cert) {
 		t.Error("the default host's new certificate is not the default")
 	}
@@ -131,7 +131,7 @@ func TestBrokenFileKeepsOld(t *testing.T) {
 	checkServing(t, s, "example.com", old.cert, next.cert)
 
 	writeInPlace(t, filepath.Join(dir, "fullchain.pem"), []byte("-----BEGIN CERTIFICATE-----\nMIIB"))
-	waitFor(t, 2*time.Second, "a warning", func() bool { return logs.contains("keeping the current one") })
+	waitFor(t, 10*time.Second, "a warning", func() bool { return logs.contains("keeping the current one") })
 	if !logs.contains("fullchain.pem") || !logs.contains("truncated") {
 		t.Errorf("the warning does not say which file and why:\n%s", logs)
 	}
@@ -139,7 +139,7 @@ func TestBrokenFileKeepsOld(t *testing.T) {
 		t.Fatal("a broken file replaced the certificate")
 	}
 	next.write(t, dir)
-	waitFor(t, 2*time.Second, "the repaired certificate", servesPair(s, "example.com", next))
+	waitFor(t, 10*time.Second, "the repaired certificate", servesPair(s, "example.com", next))
 }
 
 func TestDeletedFilesKeepLastGood(t *testing.T) {
@@ -155,12 +155,12 @@ func TestDeletedFilesKeepLastGood(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "a warning", func() bool { return logs.contains("keeping the last good certificate") })
+	waitFor(t, 10*time.Second, "a warning", func() bool { return logs.contains("keeping the last good certificate") })
 	if !same(served(s, "example.com"), old.cert) {
 		t.Fatal("deleting the files dropped the certificate")
 	}
 	next.write(t, dir) // the directory comes back
-	waitFor(t, 2*time.Second, "the new certificate", servesPair(s, "example.com", next))
+	waitFor(t, 10*time.Second, "the new certificate", servesPair(s, "example.com", next))
 }
 
 func TestLateDirectory(t *testing.T) {
@@ -245,13 +245,13 @@ func TestSymlinks(t *testing.T) {
 	writeAtomic(t, filepath.Join(archive, "privkey2.pem"), p2.keyPEM)
 	writeAtomic(t, filepath.Join(archive, "fullchain2.pem"), p2.certPEM)
 	link(t, "2")
-	waitFor(t, 2*time.Second, "the renewed certificate", servesPair(s, "example.com", p2))
+	waitFor(t, 10*time.Second, "the renewed certificate", servesPair(s, "example.com", p2))
 
 	// The symlink targets rewritten in place: seen through the watch on
 	// the targets' directory.
 	writeInPlace(t, filepath.Join(archive, "privkey2.pem"), p3.keyPEM)
 	writeInPlace(t, filepath.Join(archive, "fullchain2.pem"), p3.certPEM)
-	waitFor(t, 2*time.Second, "the rewritten certificate", servesPair(s, "example.com", p3))
+	waitFor(t, 10*time.Second, "the rewritten certificate", servesPair(s, "example.com", p3))
 }
 
 // TestSymlinkedHostDir swaps a symlinked host directory, the way
@@ -277,10 +277,10 @@ func TestSymlinkedHostDir(t *testing.T) {
 	if err := os.Rename(tmp, filepath.Join(certs, "example.com")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "the swapped certificate", servesPair(s, "example.com", p2))
+	waitFor(t, 10*time.Second, "the swapped certificate", servesPair(s, "example.com", p2))
 	// The new target is watched.
 	p3.write(t, filepath.Join(root, "v2"))
-	waitFor(t, 2*time.Second, "the rewritten certificate", servesPair(s, "example.com", p3))
+	waitFor(t, 10*time.Second, "the rewritten certificate", servesPair(s, "example.com", p3))
 }
 
 func TestExplicitPaths(t *testing.T) {
@@ -297,7 +297,7 @@ func TestExplicitPaths(t *testing.T) {
 	checkServing(t, s, "www.example.com", p1.cert, p2.cert)
 	writeAtomic(t, key, p2.keyPEM)
 	writeAtomic(t, cert, p2.certPEM)
-	waitFor(t, 2*time.Second, "the new certificate", servesPair(s, "www.example.com", p2))
+	waitFor(t, 10*time.Second, "the new certificate", servesPair(s, "www.example.com", p2))
 }
 
 // TestRetryFailed changes a broken file without any event the watcher
@@ -320,9 +320,9 @@ func TestRetryFailed(t *testing.T) {
 		}
 	}
 	writeInPlace(t, filepath.Join(dir, "privkey.pem"), next.keyPEM) // mismatched: failed
-	waitFor(t, 2*time.Second, "a warning", func() bool { return logs.contains("does not match") })
+	waitFor(t, 10*time.Second, "a warning", func() bool { return logs.contains("does not match") })
 	writeInPlace(t, filepath.Join(hidden, "fullchain.pem"), next.certPEM)
-	waitFor(t, 2*time.Second, "the repaired certificate", servesPair(s, "example.com", next))
+	waitFor(t, 10*time.Second, "the repaired certificate", servesPair(s, "example.com", next))
 }
 
 // TestSwapUnderLoad swaps the pair 100 times while 8 goroutines look it
@@ -366,7 +366,7 @@ func TestSwapUnderLoad(t *testing.T) {
 	}
 	for i := 1; i <= swaps; i++ {
 		pairs[i].write(t, dir)
-		waitFor(t, 2*time.Second, "swap", servesPair(s, "example.com", pairs[i]))
+		waitFor(t, 10*time.Second, "swap", servesPair(s, "example.com", pairs[i]))
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -408,7 +408,7 @@ func TestHandshakes(t *testing.T) {
 				return
 			}
 			go func() {
-				c.SetDeadline(time.Now().Add(5 * time.Second))
+				c.SetDeadline(time.Now().Add(15 * time.Second))
 				c.(*tls.Conn).Handshake()
 				c.Write([]byte{1}) // lets the client finish reading the TLS 1.3 tickets
 				c.Close()
@@ -417,7 +417,7 @@ func TestHandshakes(t *testing.T) {
 	}()
 	handshake := func(name string, verify bool) (*x509.Certificate, error) {
 		d := &tls.Dialer{
-			NetDialer: &net.Dialer{Timeout: 5 * time.Second},
+			NetDialer: &net.Dialer{Timeout: 15 * time.Second},
 			Config:    &tls.Config{ServerName: name, RootCAs: roots, InsecureSkipVerify: !verify},
 		}
 		c, err := d.Dial("tcp", ln.Addr().String())
@@ -471,7 +471,7 @@ func TestHandshakes(t *testing.T) {
 		}
 		for i := 1; i <= swaps; i++ {
 			pairs[i].write(t, filepath.Join(certs, "example.com"))
-			waitFor(t, 2*time.Second, "swap", servesPair(s, "example.com", pairs[i]))
+			waitFor(t, 10*time.Second, "swap", servesPair(s, "example.com", pairs[i]))
 		}
 		stop.Store(true)
 		wg.Wait()

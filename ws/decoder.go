@@ -116,7 +116,9 @@ const MinBuffer = 4096
 // reads, blocks or starts goroutines; the caller feeds it input.
 //
 // A Decoder is not safe for concurrent use. Its zero value is ready; set the
-// fields before the first call to Next.
+// fields before the first call to Next. Calling Reset when the connection
+// closes gives the buffers it borrowed back to the shared pools at once
+// (otherwise the garbage collector takes them).
 type Decoder struct {
 	// MaxMessage limits a message's payload, all fragments counted and after
 	// decompression: a bigger one fails with 1009. Zero or negative means
@@ -182,16 +184,21 @@ func compressedLimit(limit int64) int64 {
 // the next call to Next or Reset.
 //
 // A protocol violation returns a *CloseError (1002, 1007 or 1009) and every
-// later call returns it again. The rules: client frames must be masked; RSV
-// bits must be zero, except RSV1 on the first frame of a message when
-// Deflate is set; reserved opcodes are refused; control frames must not be
-// fragmented nor longer than 125 bytes and may come between the fragments of
-// a message; continuation frames need an open message and data frames
-// must not start one while another is open; a 64-bit length must not have
-// its top bit set; a message must not pass MaxMessage; text messages must be
-// valid UTF-8, checked as fragments arrive; a close payload must be empty or
-// hold a valid close code (IsValidCloseCode) and a UTF-8 reason. Lengths not
-// encoded in the fewest bytes are accepted.
+// later call returns it again. The rules: client frames must be masked
+// (1002); RSV bits must be zero, except RSV1 on the first frame of a message
+// when Deflate is set (1002); reserved opcodes are refused (1002); control
+// frames must not be fragmented nor longer than 125 bytes, so their length
+// always takes the 7-bit form (1002), and may come between the fragments of
+// a message; continuation frames need an open message and data frames must
+// not start one while another is open (1002); a 64-bit length must not have
+// its top bit set (1002); a message must not pass MaxMessage, checked from
+// each frame header before its payload arrives and again after
+// decompression (1009); text messages must be valid UTF-8, checked as
+// fragments arrive (1007); a close payload must not be one byte long (1002),
+// its code must be valid (IsValidCloseCode, else 1002) and its reason UTF-8
+// (1007); compressed data must inflate (1007). Lengths not encoded in the
+// fewest bytes are accepted (RFC 6455 asks senders for the minimal form but
+// gives receivers no rule; gobwas accepts them too).
 func (d *Decoder) Next(in []byte) (ev Event, n int, err error) {
 	if d.err != nil {
 		return Event{}, 0, d.err
@@ -318,11 +325,12 @@ func (d *Decoder) Next(in []byte) (ev Event, n int, err error) {
 		if op != OpContinuation {
 			size, compressed = 0, rsv != 0
 		}
+		// (length > limit-size: the sum could overflow.)
 		if compressed {
-			if size+length > compressedLimit(d.limit()) {
+			if length > compressedLimit(d.limit())-size {
 				return d.fail(errCompressedTooBig)
 			}
-		} else if size+length > d.limit() {
+		} else if length > d.limit()-size {
 			return d.fail(errTooBig)
 		}
 		if have < length && int64(hl)+length <= MinBuffer {
@@ -350,7 +358,13 @@ func (d *Decoder) Next(in []byte) (ev Event, n int, err error) {
 	}
 }
 
+// fail makes err sticky. Each Decoder gets its own copy, so a caller may
+// keep or change the error it got.
 func (d *Decoder) fail(err error) (Event, int, error) {
+	if ce, ok := err.(*CloseError); ok {
+		c := *ce
+		err = &c
+	}
 	d.err = err
 	return Event{}, 0, err
 }

@@ -226,6 +226,23 @@ func TestDecoderDeclaredTooBig(t *testing.T) {
 			"got %v, want 1009",
 			err)
 	}
+	// A continuation whose length would overflow the running total.
+	d = Decoder{}
+	in := cat(frame(byte(OpBinary), []byte("abc")),
+		[]byte{fin | byte(OpContinuation), 0x80 | 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
+	if _, _, err := d.Next(in); CloseStatus(err) != 1009 {
+		t.Fatalf(
+			"overflowing continuation: got %v, want 1009",
+			err)
+	}
+	d = Decoder{Deflate: testDeflate}
+	in = cat(frame(rsv1|byte(OpBinary), []byte("abc")),
+		[]byte{fin | byte(OpContinuation), 0x80 | 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 1, 2, 3, 4})
+	if _, _, err := d.Next(in); CloseStatus(err) != 1009 {
+		t.Fatalf(
+			"overflowing compressed continuation: got %v, want 1009",
+			err)
+	}
 }
 
 // streamCorpus is a client stream exercising most paths.

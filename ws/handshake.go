@@ -45,12 +45,6 @@ func (e *HandshakeError) Error() string {
 	return "ws: handshake: " + strconv.Itoa(e.Status) + " " + e.Reason
 }
 
-var (
-	errMethod  = &HandshakeError{Status: 400, Reason: "websocket upgrade must use GET"}
-	errKey     = &HandshakeError{Status: 400, Reason: "bad Sec-WebSocket-Key"}
-	errVersion = &HandshakeError{Status: 426, Reason: "unsupported Sec-WebSocket-Version", Header: "Sec-WebSocket-Version: 13\r\n"}
-)
-
 // CheckRequest checks an opening handshake (RFC 6455 section 4.2.1). It
 // returns nil for a valid WebSocket upgrade, ErrNotWebSocket when the request
 // does not ask for one (the Upgrade header does not list "websocket", or a
@@ -68,13 +62,13 @@ func CheckRequest(r *Request) error {
 		return ErrNotWebSocket
 	}
 	if r.Method != "GET" {
-		return errMethod
+		return &HandshakeError{Status: 400, Reason: "websocket upgrade must use GET"}
 	}
 	if string(r.Version) != "13" {
-		return errVersion
+		return &HandshakeError{Status: 426, Reason: "unsupported Sec-WebSocket-Version", Header: "Sec-WebSocket-Version: 13\r\n"}
 	}
 	if !validKey(r.Key) {
-		return errKey
+		return &HandshakeError{Status: 400, Reason: "bad Sec-WebSocket-Key"}
 	}
 	return nil
 }
