@@ -63,7 +63,8 @@ type Config struct {
 	PendingTimeout time.Duration
 	// PingInterval is how long a WebSocket connection may stay quiet
 	// before edge pings it; one more quiet interval after the ping closes
-	// it (a dead peer). Zero means 30 s.
+	// it (a dead peer). Zero means 30 s. Timeouts are swept once a second,
+	// so shorter intervals act as one second.
 	PingInterval time.Duration
 	// ShutdownTimeout is how long Run lets in-flight requests finish
 	// after its context is done. Zero means 10 s.
