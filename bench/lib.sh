@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# lib.sh: helpers shared by http.sh, idle.sh and tls.sh. Source it; do not run it.
+# lib.sh: helpers shared by http.sh, idle.sh, tls.sh and ws.sh. Source it; do not run it.
 #
 # The sourcing script sets SERVERS, SERVER_CPUS and (for edge) EDGE_BIN.
 # tls_setup (after bench_init) switches the server configurations, the
