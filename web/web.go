@@ -1,5 +1,10 @@
-// Package web holds edge's embedded demo site: the page the edge binary
+// Package web holds edge's embedded demo site: the pages the edge binary
 // serves when it runs without a config file (static: "embed:" in a config).
+// Besides the home page it holds the browser client library, edge.js (a
+// WebSocket that reconnects with exponential backoff and jitter; edge.mjs
+// is the same as an ES module), and chat.html, a chat with rooms that
+// uses it against the default config's chat stream at /chat. The browser
+// test in e2e/ drives that chat in headless Chromium.
 //
 // Typical usage:
 //

@@ -77,7 +77,7 @@ const (
 )
 
 var matcherKeys = []string{"path", "paths", "prefix", "regexp", "pattern"}
-var actionKeys = []string{"respond", "redirect", "static", "file", "acme"}
+var actionKeys = []string{"respond", "redirect", "static", "file", "stream", "acme"}
 
 type routeConfig struct {
 	at where // the action's value: build errors point here
@@ -90,8 +90,9 @@ type routeConfig struct {
 	action   string // one of actionKeys
 	respond  *respondConfig
 	redirect *redirectConfig
-	path     string // static, file, acme: a path resolved against fileConfig.dir, or "embed:"
-	dev      bool   // static: read from disk per request
+	stream   *streamConfig // stream.go
+	path     string        // static, file, acme: a path resolved against fileConfig.dir, or "embed:"
+	dev      bool          // static: read from disk per request
 }
 
 type respondConfig struct {
@@ -529,7 +530,7 @@ var topKeys = []string{
 	"reusePort", "limitOpenFiles", "headerServer", "serverName", "headerDate",
 	"headerContentType", "errorCloseMode", "debug", "logFormat", "listeners",
 	"certsPath", "privKeyFile", "fullChainFile", "sslRoutesHost", "tls",
-	"acmeClient",
+	"acmeClient", "pingInterval",
 }
 
 func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
@@ -572,6 +573,8 @@ func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
 			setDur(&c.PendingTimeout, f, true)
 		case "shutdownTimeout":
 			setDur(&c.ShutdownTimeout, f, false)
+		case "pingInterval":
+			setDur(&c.PingInterval, f, false)
 		case "maxRequestLine":
 			setSize(&c.MaxRequestLine, f)
 		case "maxHeaderBytes":
@@ -983,7 +986,7 @@ func (d *decoder) route(n *yaml.Node, path string) *routeConfig {
 	switch len(actions) {
 	case 0:
 		if ok { // else a misspelt key was reported
-			d.errorf(n, path, "no action: want one of respond, redirect, static, file, acme")
+			d.errorf(n, path, "no action: want one of respond, redirect, static, file, acme, stream")
 		}
 		return nil
 	case 1:
@@ -1010,6 +1013,9 @@ func (d *decoder) route(n *yaml.Node, path string) *routeConfig {
 		case 1:
 			if !d.matcher(matchers[0], rc) {
 				bad = true
+			} else if act.name == "stream" && rc.kind != matchPath {
+				d.errorf(matchers[0].key, path, "%s: a stream route matches one exact path: use path:", matchers[0].name)
+				bad = true
 			}
 		default:
 			d.errorf(matchers[1].key, path, "both %s and %s: a route has exactly one matcher", matchers[0].name, matchers[1].name)
@@ -1025,6 +1031,9 @@ func (d *decoder) route(n *yaml.Node, path string) *routeConfig {
 	if f, ok := fs.get("methods"); ok {
 		m, ok := d.methods(f)
 		if !ok {
+			bad = true
+		} else if act.name == "stream" {
+			d.errorf(f.key, path, "methods: a stream route takes GET (the upgrade, and its page) and HEAD")
 			bad = true
 		} else if act.name == "static" || act.name == "file" {
 			if m == nil || slices.ContainsFunc(m, func(s string) bool { return s != "GET" && s != "HEAD" }) {
@@ -1052,6 +1061,9 @@ func (d *decoder) route(n *yaml.Node, path string) *routeConfig {
 	case "redirect":
 		rc.redirect = d.redirect(act)
 		bad = bad || rc.redirect == nil
+	case "stream":
+		rc.stream = d.stream(act) // stream.go
+		bad = bad || rc.stream == nil
 	case "static":
 		s, ok := d.str(act.val, act.path)
 		if !ok {
@@ -1511,6 +1523,12 @@ func (fc *fileConfig) addRoute(d *decoder, g *edge.Routes, rc *routeConfig, sets
 		// The type comes from the extension, or from the content without one.
 		ct := static.New(data, filepath.Ext(rc.path))
 		g.Handle(rc.matcher(), func(c *edge.Ctx) { c.Content(ct) }, rc.methods...)
+	case "stream":
+		st, err := rc.stream.newStream() // stream.go
+		if err != nil {
+			return d.errorAt(rc.at, "%v", err)
+		}
+		g.Stream(rc.paths[0], st)
 	case "acme":
 		if _, err := g.ACME(rc.path); err != nil {
 			return d.errorAt(rc.at, "%v", err)

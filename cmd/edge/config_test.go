@@ -161,7 +161,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"file any", withRoute("path: /", "methods: [\"*\"]", "file: ./about.html"), "6:22", "file routes serve only GET and HEAD"},
 
 		// Actions.
-		{"no action", withRoute("path: /"), "5:13", "routes[0]: no action: want one of respond, redirect, static, file, acme"},
+		{"no action", withRoute("path: /"), "5:13", "routes[0]: no action: want one of respond, redirect, static, file, acme, stream"},
 		{"two actions", withRoute("path: /", "respond: {}", "file: ./about.html"), "7:13", "routes[0]: both respond and file: a route has exactly one action"},
 		{"status high", withRoute("path: /", "respond: {status: 600}"), "6:31", "routes[0].respond.status: status 600 out of range 200 to 599"},
 		{"status low", withRoute("path: /", "respond: {status: 99}"), "6:31", "status 99 out of range"},
@@ -195,6 +195,34 @@ func TestParseConfigErrors(t *testing.T) {
 		{"acme missing", withRoute("acme: ./nowww"), "5:19", "nowww: no such file or directory"},
 		{"acme with matcher", withRoute("acme: ./www", "prefix: /"), "6:13", "routes[0]: prefix: an acme route takes no other key"},
 		{"acme with methods", withRoute("acme: ./www", "methods: [GET]"), "6:13", "methods: an acme route takes no other key"},
+
+		// Streams.
+		{"stream no mode", withRoute("path: /ws", "stream: {compression: true}"), "6:21", "routes[0].stream: missing mode: want echo or chat"},
+		{"stream bad mode", withRoute("path: /ws", "stream: {mode: relay}"), "6:28", `routes[0].stream.mode: unknown mode "relay": want echo or chat`},
+		{"stream unknown key", withRoute("path: /ws", "stream: {mode: echo, pages: ./about.html}"), "6:34", `routes[0].stream: unknown key "pages" (did you mean "page"?)`},
+		{"stream scalar", withRoute("path: /ws", "stream: echo"), "6:21", `routes[0].stream: expected a mapping, got "echo"`},
+		{"stream prefix", withRoute("prefix: /ws", "stream: {mode: echo}"), "5:13", "routes[0]: prefix: a stream route matches one exact path: use path:"},
+		{"stream paths", withRoute("paths: [/a, /b]", "stream: {mode: echo}"), "5:13", "paths: a stream route matches one exact path"},
+		{"stream methods", withRoute("path: /ws", "methods: [GET]", "stream: {mode: echo}"), "6:13", "routes[0]: methods: a stream route takes GET"},
+		{"stream dev", withRoute("path: /ws", "stream: {mode: echo}", "dev: true"), "7:13", "dev applies only to static routes"},
+		{"stream and respond", withRoute("path: /ws", "stream: {mode: echo}", "respond: {}"), "7:13", "both stream and respond"},
+		{"stream protocols scalar", withRoute("path: /ws", "stream: {mode: echo, protocols: chat}"), "6:45", "routes[0].stream.protocols: expected a list"},
+		{"stream protocols empty", withRoute("path: /ws", "stream: {mode: echo, protocols: []}"), "6:45", "protocols: empty list"},
+		{"stream protocol token", withRoute("path: /ws", "stream: {mode: echo, protocols: [\"a b\"]}"), "6:46", `routes[0].stream.protocols[0]: bad protocol "a b"`},
+		{"stream protocol duplicate", withRoute("path: /ws", "stream: {mode: echo, protocols: [a, b, a]}"), "6:52", `protocols[2]: duplicate protocol "a"`},
+		{"stream maxMessage", withRoute("path: /ws", "stream: {mode: echo, maxMessage: lots}"), "6:46", `routes[0].stream.maxMessage: bad size "lots"`},
+		{"stream maxMessage huge", withRoute("path: /ws", "stream: {mode: echo, maxMessage: 4GiB}"), "6:46", "is more than 2147483647 bytes"},
+		{"stream queueBytes", withRoute("path: /ws", "stream: {mode: echo, queueBytes: -1}"), "6:46", `routes[0].stream.queueBytes: bad size "-1"`},
+		{"stream compression", withRoute("path: /ws", "stream: {mode: echo, compression: yes}"), "6:47", `stream.compression: expected true or false, got "yes"`},
+		{"stream page missing", withRoute("path: /ws", "stream: {mode: echo, page: ./nope.html}"), "6:40", "routes[0].stream.page: " + filepath.Join(dir, "nope.html") + ": no such file or directory"},
+		{"stream page dir", withRoute("path: /ws", "stream: {mode: echo, page: ./public}"), "6:40", "public is not a regular file"},
+		{"stream page embed missing", withRoute("path: /ws", "stream: {mode: echo, page: \"embed:nope.html\"}"), "6:40", `the embedded site has no file "nope.html"`},
+		{"stream page embed root", withRoute("path: /ws", "stream: {mode: echo, page: \"embed:\"}"), "6:40", `bad page "embed:"`},
+		{"stream page embed escape", withRoute("path: /ws", "stream: {mode: echo, page: \"embed:../web.go\"}"), "6:40", `bad page "embed:../web.go"`},
+		{"stream page embed absolute", withRoute("path: /ws", "stream: {mode: echo, page: \"embed:/chat.html\"}"), "6:40", `bad page`},
+		{"stream mode and key errors", withRoute("path: /ws", "stream: {mode: 1, maxMessage: x}"), "6:28", `unknown mode "1"`},
+		{"pingInterval negative", "pingInterval: -1\n" + minimal, "1:15", `pingInterval: duration "-1" must not be negative`},
+		{"pingInterval bad", "pingInterval: often\n" + minimal, "1:15", `pingInterval: bad duration "often"`},
 		{"fallback status", "listeners:\n  - listen: \":1\"\n    hosts:\n      - fallback: {status: 1000}\n", "4:28", "hosts[0].fallback.status: status 1000 out of range"},
 		{"alias", "x: &r {path: /}\n" + minimal, "1:1", `unknown key "x"`},
 
@@ -297,6 +325,7 @@ readTimeout: 5
 writeTimeout: 1m30s
 pendingTimeout: "-1"
 shutdownTimeout: 250ms
+pingInterval: 45s
 maxRequestLine: 4KiB
 maxHeaderBytes: 32 KB
 maxHeaders: 50
@@ -331,6 +360,7 @@ logFormat: json
 		{"WriteTimeout", c.WriteTimeout, 90 * time.Second},
 		{"PendingTimeout", c.PendingTimeout, -time.Second},
 		{"ShutdownTimeout", c.ShutdownTimeout, 250 * time.Millisecond},
+		{"PingInterval", c.PingInterval, 45 * time.Second},
 		{"MaxRequestLine", c.MaxRequestLine, 4096},
 		{"MaxHeaderBytes", c.MaxHeaderBytes, 32000},
 		{"MaxHeaders", c.MaxHeaders, 50},
@@ -501,8 +531,20 @@ func TestFullConfig(t *testing.T) {
 	if l := fc.listeners[2]; l.network != "unix" || l.address != filepath.Join("testdata", "edge.sock") && l.address != filepath.Join(abs, "edge.sock") {
 		t.Errorf("unix listener: %s %s", l.network, l.address)
 	}
-	if n := len(fc.listeners[1].hosts[0].routes); n != 7 {
-		t.Errorf("%d routes in the first host, want 7", n)
+	routes := fc.listeners[1].hosts[0].routes
+	if n := len(routes); n != 9 {
+		t.Errorf("%d routes in the first host, want 9", n)
+	}
+	if fc.cfg.PingInterval != 30*time.Second {
+		t.Errorf("pingInterval %v", fc.cfg.PingInterval)
+	}
+	for _, rc := range routes {
+		if rc.action == "stream" && rc.paths[0] == "/echo" {
+			sc := rc.stream
+			if sc.mode != modeEcho || strings.Join(sc.protocols, ",") != "echo.v2,echo.v1" || sc.maxMessage != 1<<20 || sc.queueBytes != 1<<20 || sc.compression {
+				t.Errorf("echo stream: %+v", sc)
+			}
+		}
 	}
 	if _, err := fc.build(discard); err != nil {
 		t.Fatal(err)
@@ -522,6 +564,16 @@ func TestDefaultConfig(t *testing.T) {
 	}
 	if !fc.cfg.HeaderServer || !fc.cfg.HeaderDate {
 		t.Errorf("headerServer %v, headerDate %v; want both", fc.cfg.HeaderServer, fc.cfg.HeaderDate)
+	}
+	// The demo chat on the HTTPS listener, with its page from the site.
+	var chat *streamConfig
+	for _, rc := range fc.listeners[0].hosts[0].routes {
+		if rc.action == "stream" && rc.kind == matchPath && rc.paths[0] == "/chat" {
+			chat = rc.stream
+		}
+	}
+	if chat == nil || chat.mode != modeChat || !chat.compression || chat.page != "embed:chat.html" {
+		t.Errorf("default config: chat stream %+v, want /chat in chat mode, compressed, with embed:chat.html", chat)
 	}
 	if _, err := fc.build(discard); err != nil {
 		t.Fatal(err)
@@ -569,4 +621,18 @@ func TestBuildErrors(t *testing.T) {
 // first key is line (at 6:9; its value at 6:23 for certificates:).
 func tlsHost(line string) string {
 	return "listeners:\n  - listen: \":1\"\n    tls: true\n    hosts:\n      - host: a.com\n        " + line + "\n        fallback: {}\n"
+}
+
+func TestValidRoom(t *testing.T) {
+	t.Parallel()
+	for _, r := range []string{"a", "lobby", "Room_1-b", strings.Repeat("x", 64)} {
+		if !validRoom(r) {
+			t.Errorf("validRoom(%q) = false", r)
+		}
+	}
+	for _, r := range []string{"", "a b", "a/b", "été", "a.b", "a\x00", strings.Repeat("x", 65)} {
+		if validRoom(r) {
+			t.Errorf("validRoom(%q) = true", r)
+		}
+	}
 }

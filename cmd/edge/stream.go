@@ -1,0 +1,232 @@
+package main
+
+import (
+	"io/fs"
+	"math"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/edge-rt/edge"
+	"github.com/edge-rt/edge/broadcast"
+	"github.com/edge-rt/edge/static"
+	"github.com/edge-rt/edge/web"
+	"github.com/edge-rt/edge/ws"
+)
+
+// WebSocket streams in the config file: a route whose action is stream:
+//
+//	- path: /chat
+//	  stream: {mode: chat, compression: true, page: "embed:chat.html"}
+//
+// Without Go code a stream does one of two fixed things with messages
+// (mode): echo them back, or relay them to a room.
+
+// streamKeys are the keys of a stream: mapping.
+var streamKeys = []string{"mode", "protocols", "maxMessage", "queueBytes", "compression", "page"}
+
+// Stream modes.
+const (
+	modeEcho = "echo" // every message goes back to its sender
+	modeChat = "chat" // every message goes to every client of the sender's room
+)
+
+// Chat rooms: the room query parameter of the upgrade URL.
+const (
+	defaultRoom    = "lobby"
+	roomTagPrefix  = "room:"
+	maxRoomLen     = 64
+	badRoomCode    = 1008 // policy violation
+	badRoomReason  = "bad room name: want 1 to 64 of A-Z a-z 0-9 _ -"
+	maxStreamBytes = math.MaxInt32
+)
+
+type streamConfig struct {
+	mode        string // modeEcho or modeChat
+	protocols   []string
+	maxMessage  int64 // 0: edge's default (1 MiB)
+	queueBytes  int   // 0: edge's default (1 MiB)
+	compression bool
+	page        string // a file resolved against fileConfig.dir, "embed:NAME", or ""
+}
+
+// stream decodes a stream: action.
+func (d *decoder) stream(f field) *streamConfig {
+	fs, ok := d.mapping(f.val, f.path, streamKeys...)
+	if !ok {
+		return nil
+	}
+	sc := &streamConfig{}
+	bad := false
+	mf, hasMode := fs.get("mode")
+	if !hasMode {
+		d.errorf(f.val, f.path, "missing mode: want echo or chat")
+		bad = true
+	} else if s, ok := d.str(mf.val, mf.path); !ok {
+		bad = true
+	} else if s != modeEcho && s != modeChat {
+		d.errorf(mf.val, mf.path, "unknown mode %q: want echo or chat", s)
+		bad = true
+	} else {
+		sc.mode = s
+	}
+	if pf, ok := fs.get("protocols"); ok {
+		if sc.protocols, ok = d.protocols(pf); !ok {
+			bad = true
+		}
+	}
+	if sf, ok := fs.get("maxMessage"); ok {
+		if v, ok := d.size(sf, maxStreamBytes); ok {
+			sc.maxMessage = v
+		} else {
+			bad = true
+		}
+	}
+	if sf, ok := fs.get("queueBytes"); ok {
+		if v, ok := d.size(sf, maxStreamBytes); ok {
+			sc.queueBytes = int(v)
+		} else {
+			bad = true
+		}
+	}
+	if cf, ok := fs.get("compression"); ok {
+		if sc.compression, ok = d.boolean(cf); !ok {
+			bad = true
+		}
+	}
+	if pf, ok := fs.get("page"); ok {
+		if sc.page, ok = d.page(pf); !ok {
+			bad = true
+		}
+	}
+	if bad {
+		return nil
+	}
+	return sc
+}
+
+// protocols decodes a list of WebSocket subprotocols (HTTP tokens).
+func (d *decoder) protocols(f field) ([]string, bool) {
+	items, ok := d.sequence(f)
+	if !ok {
+		return nil, false
+	}
+	if len(items) == 0 {
+		d.errorf(f.val, f.path, "empty list: omit protocols for none")
+		return nil, false
+	}
+	var ps []string
+	for i, n := range items {
+		p := index(f.path, i)
+		s, ok := d.str(n, p)
+		switch {
+		case !ok:
+			return nil, false
+		case !isToken(s):
+			d.errorf(n, p, "bad protocol %q: want a token (letters, digits and !#$%%&'*+-.^_`|~)", s)
+			return nil, false
+		case slices.Contains(ps, s):
+			d.errorf(n, p, "duplicate protocol %q", s)
+			return nil, false
+		}
+		ps = append(ps, s)
+	}
+	return ps, true
+}
+
+// page decodes a stream's page: a file, or "embed:NAME", a file of the
+// embedded site.
+func (d *decoder) page(f field) (string, bool) {
+	s, ok := d.str(f.val, f.path)
+	if !ok {
+		return "", false
+	}
+	name, isEmbed := strings.CutPrefix(s, embedSite)
+	if !isEmbed {
+		return d.checkPath(f, s, false)
+	}
+	if !fs.ValidPath(name) || name == "." {
+		d.errorf(f.val, f.path, "bad page %q: want embed:NAME, a file of the embedded site (embed:chat.html)", s)
+		return "", false
+	}
+	fi, err := fs.Stat(web.FS(), name)
+	switch {
+	case err != nil:
+		d.errorf(f.val, f.path, "the embedded site has no file %q", name)
+		return "", false
+	case !fi.Mode().IsRegular():
+		d.errorf(f.val, f.path, "%q of the embedded site is not a regular file", name)
+		return "", false
+	}
+	return s, true
+}
+
+// validRoom reports whether name can be a chat room: 1 to 64 ASCII
+// letters, digits, '_' and '-'.
+func validRoom(name string) bool {
+	if name == "" || len(name) > maxRoomLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// newStream makes the edge.Stream a stream: route describes, loading its
+// page.
+func (sc *streamConfig) newStream() (*edge.Stream, error) {
+	st := &edge.Stream{
+		Protocols:   sc.protocols,
+		MaxMessage:  sc.maxMessage,
+		QueueBytes:  sc.queueBytes,
+		Compression: sc.compression,
+	}
+	switch sc.mode {
+	case modeEcho:
+		st.OnMessage = func(c *edge.Client, op ws.Opcode, data []byte) {
+			c.Send(op, data) // copies data
+		}
+	case modeChat:
+		st.OnOpen = func(c *edge.Client) {
+			room := c.Query("room")
+			if room == "" {
+				room = defaultRoom
+			}
+			if !validRoom(room) {
+				// The upgrade has already been answered: close at once,
+				// with a reason the browser can show (a refused upgrade
+				// would only be a 1006 to a page's script).
+				c.Close(badRoomCode, badRoomReason)
+				return
+			}
+			t := broadcast.Tag(roomTagPrefix + room)
+			c.SetData(t)
+			c.SetTag(t)
+		}
+		st.OnMessage = func(c *edge.Client, op ws.Opcode, data []byte) {
+			if t, ok := c.Data().(broadcast.Tag); ok {
+				c.Server().SendTag(t, op, data) // the sender too; framed once
+			}
+		}
+	}
+	if sc.page != "" {
+		var data []byte
+		var err error
+		if name, ok := strings.CutPrefix(sc.page, embedSite); ok {
+			data, err = fs.ReadFile(web.FS(), name)
+		} else {
+			data, err = os.ReadFile(sc.page)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ct := static.New(data, path.Ext(sc.page))
+		st.Page = func(c *edge.Ctx) { c.Content(ct) }
+	}
+	return st, nil
+}
