@@ -35,6 +35,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/edge-rt/edge/bench/internal/procmem"
 	"io"
 	"net"
 	"net/http"
@@ -44,7 +45,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -191,65 +191,10 @@ func parseSources(s string, v4 bool) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// mem is one reading of a process's memory, in bytes.
-type mem struct {
-	rss, pss, private int64
-	rollup            bool // pss and private are known
-}
-
-func readMem(pids []int) (mem, error) {
-	m := mem{rollup: true}
-	for _, pid := range pids {
-		kb, err := procFields(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
-		if err != nil {
-			return m, err
-		}
-		m.rss += kb["VmRSS:"] * 1024
-		r, err := procFields(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:", "Private_Clean:", "Private_Dirty:")
-		if err != nil {
-			m.rollup = false
-			continue
-		}
-		m.pss += r["Pss:"] * 1024
-		m.private += (r["Private_Clean:"] + r["Private_Dirty:"]) * 1024
-	}
-	return m, nil
-}
-
-// procFields reads "Name:   123 kB" lines of a /proc file.
-func procFields(path string, names ...string) (map[string]int64, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int64, len(names))
-	for line := range strings.SplitSeq(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		for _, n := range names {
-			if f[0] == n {
-				v, err := strconv.ParseInt(f[1], 10, 64)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %s: %v", path, n, err)
-				}
-				out[n] = v
-			}
-		}
-	}
-	for _, n := range names {
-		if _, ok := out[n]; !ok {
-			return nil, fmt.Errorf("%s: no %s line", path, n)
-		}
-	}
-	return out, nil
-}
-
 // settle polls the memory until two readings in a row differ by at most the
 // tolerance, or settleMax passes.
-func settle(ctx context.Context, o *options, what string) (mem, error) {
-	prev, err := readMem(o.pids)
+func settle(ctx context.Context, o *options, what string) (procmem.Mem, error) {
+	prev, err := procmem.Read(o.pids)
 	if err != nil {
 		return prev, err
 	}
@@ -260,34 +205,17 @@ func settle(ctx context.Context, o *options, what string) (mem, error) {
 			return prev, ctx.Err()
 		case <-time.After(o.settleEvery):
 		}
-		cur, err := readMem(o.pids)
+		cur, err := procmem.Read(o.pids)
 		if err != nil {
 			return cur, err
 		}
-		if d := cur.rss - prev.rss; d <= o.settleTol && d >= -o.settleTol {
+		if d := cur.RSS - prev.RSS; d <= o.settleTol && d >= -o.settleTol {
 			return cur, nil
 		}
 		prev = cur
 	}
-	fmt.Fprintf(os.Stderr, "idle: warning: RSS %s did not settle within %v (last %d bytes)\n", what, o.settleMax, prev.rss)
+	fmt.Fprintf(os.Stderr, "idle: warning: RSS %s did not settle within %v (last %d bytes)\n", what, o.settleMax, prev.RSS)
 	return prev, nil
-}
-
-func raiseNofile(need int) error {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return err
-	}
-	if rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-			return err
-		}
-	}
-	if uint64(need) > rl.Cur {
-		return fmt.Errorf("need %d open files, RLIMIT_NOFILE is %d", need, rl.Cur)
-	}
-	return nil
 }
 
 // errTally counts errors by kind (the text after the last ": ", so that
@@ -368,7 +296,7 @@ func handshake(ctx context.Context, c net.Conn, o *options) (net.Conn, error) {
 }
 
 func run(o *options) error {
-	if err := raiseNofile(o.n + 64); err != nil {
+	if err := procmem.RaiseNofile(o.n + 64); err != nil {
 		return err
 	}
 	if per := (o.n + len(o.sources) - 1) / len(o.sources); per > 20000 {
@@ -452,11 +380,11 @@ launch:
 		return err
 	}
 	fmt.Printf("idle conns=%d rss_before=%d rss_after=%d per_conn_bytes=%d\n",
-		n, before.rss, after.rss, (after.rss-before.rss)/n)
-	if before.rollup && after.rollup {
+		n, before.RSS, after.RSS, (after.RSS-before.RSS)/n)
+	if before.Rollup && after.Rollup {
 		fmt.Printf("idle pss_before=%d pss_after=%d pss_per_conn_bytes=%d private_before=%d private_after=%d private_per_conn_bytes=%d\n",
-			before.pss, after.pss, (after.pss-before.pss)/n,
-			before.private, after.private, (after.private-before.private)/n)
+			before.PSS, after.PSS, (after.PSS-before.PSS)/n,
+			before.Private, after.Private, (after.Private-before.Private)/n)
 	}
 
 	var failed error
