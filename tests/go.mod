@@ -1,0 +1,5 @@
+module github.com/edge-rt/edge/tests
+
+go 1.26.0
+
+replace github.com/edge-rt/edge => ../
