@@ -187,6 +187,12 @@ func (l *Loop) Run() error {
 		if n == 0 {
 			n, err = unix.EpollWait(l.epfd, events, timeout)
 			if err != nil && err != unix.EINTR {
+				// The loop is dead: refuse new work from now on and run what
+				// was queued, so that nobody waits for a task forever.
+				l.mu.Lock()
+				l.closing.Store(true)
+				l.mu.Unlock()
+				l.runTasks()
 				return fmt.Errorf("evloop: epoll_wait: %w", err)
 			}
 		}

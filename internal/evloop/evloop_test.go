@@ -158,3 +158,46 @@ func TestCloseAndSubmitAfterClose(t *testing.T) {
 		t.Errorf("Submit after Close: %v", err)
 	}
 }
+
+// A loop whose epoll_wait fails must stop taking work, run what was
+// queued, and return the error: before the fix Submit kept accepting
+// tasks that never ran, and Server.Run waited on them forever.
+func TestDeadLoopRefusesWork(t *testing.T) {
+	l, err := New(Config{Tick: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan struct{})
+	if err := l.Submit(func() { close(ran) }); err != nil {
+		t.Fatal(err)
+	}
+	// Kill the epoll instance under the loop: epoll_wait returns EBADF.
+	// A placeholder keeps the descriptor number from being reused.
+	devnull, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Dup3(devnull, l.epfd, unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(devnull)
+	done := make(chan error, 1)
+	go func() { done <- l.Run() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Run returned nil on a failing epoll_wait")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return on a failing epoll_wait")
+	}
+	select {
+	case <-ran:
+	default:
+		t.Fatal("a task queued before the failure never ran")
+	}
+	if err := l.Submit(func() {}); err != ErrClosed {
+		t.Fatalf("Submit on a dead loop: %v, want ErrClosed", err)
+	}
+	l.Close()
+}
