@@ -131,16 +131,21 @@ func (q *PendingQueue[T]) Recv(ctx context.Context) (Pending[T], error) {
 // Len is the number of queued requests.
 func (q *PendingQueue[T]) Len() int { return len(q.ch) }
 
-// stats are the server's counters, read by Stats.
+// stats are one worker's counters, written by its loop goroutine only
+// (so they never contend across cores) and summed by Server.Stats. The
+// padding keeps them off cache lines that other goroutines write.
 type stats struct {
+	_                                         [64]byte
 	accepted, refused, acceptErrors           atomic.Uint64
 	requests, responses, badRequests          atomic.Uint64
 	timeouts                                  atomic.Uint64
 	tlsHandshakes, tlsHandshakeErrors         atomic.Uint64
 	wsOpened, wsClosed, wsProtocolErrors      atomic.Uint64
 	wsMessagesIn, wsMessagesOut, wsSlowClosed atomic.Uint64
+	wsQueueDrops                              atomic.Uint64
 	bytesIn, bytesOut                         atomic.Uint64
 	closed                                    [numReasons]atomic.Uint64
+	_                                         [64]byte
 }
 
 // Stats is a snapshot of the server's counters, for metrics.
@@ -150,6 +155,7 @@ type Stats struct {
 	Refused            uint64            // connections refused over ClientMax
 	AcceptErrors       uint64            // failed accept calls
 	Requests           uint64            // request heads parsed
+	Responses          uint64            // responses queued (every status, streams' 101 included)
 	BadRequests        uint64            // requests answered with an error and closed
 	Timeouts           uint64            // read or pending timeouts answered
 	TLSHandshakes      uint64            // completed TLS handshakes
@@ -165,30 +171,40 @@ type Stats struct {
 	Closed             map[string]uint64 // closed connections by reason
 }
 
-// Stats returns a snapshot of the counters. Safe from any goroutine.
+// Stats returns a snapshot of the counters, summed over the workers.
+// Safe from any goroutine.
 func (s *Server) Stats() Stats {
-	st := Stats{
-		Open:               s.nconns.Load(),
-		Accepted:           s.stats.accepted.Load(),
-		Refused:            s.stats.refused.Load(),
-		AcceptErrors:       s.stats.acceptErrors.Load(),
-		Requests:           s.stats.requests.Load(),
-		BadRequests:        s.stats.badRequests.Load(),
-		Timeouts:           s.stats.timeouts.Load(),
-		TLSHandshakes:      s.stats.tlsHandshakes.Load(),
-		TLSHandshakeErrors: s.stats.tlsHandshakeErrors.Load(),
-		WSOpened:           s.stats.wsOpened.Load(),
-		WSClosed:           s.stats.wsClosed.Load(),
-		WSProtocolErrors:   s.stats.wsProtocolErrors.Load(),
-		WSMessagesIn:       s.stats.wsMessagesIn.Load(),
-		WSMessagesOut:      s.stats.wsMessagesOut.Load(),
-		WSSlowClosed:       s.stats.wsSlowClosed.Load(),
-		BytesIn:            s.stats.bytesIn.Load(),
-		BytesOut:           s.stats.bytesOut.Load(),
-		Closed:             make(map[string]uint64, numReasons),
+	st := Stats{Open: s.nconns.Load(), Closed: make(map[string]uint64, numReasons)}
+	s.mu.Lock()
+	workers := s.workers
+	s.mu.Unlock()
+	for _, w := range workers {
+		c := &w.stats
+		st.Accepted += c.accepted.Load()
+		st.Refused += c.refused.Load()
+		st.AcceptErrors += c.acceptErrors.Load()
+		st.Requests += c.requests.Load()
+		st.Responses += c.responses.Load()
+		st.BadRequests += c.badRequests.Load()
+		st.Timeouts += c.timeouts.Load()
+		st.TLSHandshakes += c.tlsHandshakes.Load()
+		st.TLSHandshakeErrors += c.tlsHandshakeErrors.Load()
+		st.WSOpened += c.wsOpened.Load()
+		st.WSClosed += c.wsClosed.Load()
+		st.WSProtocolErrors += c.wsProtocolErrors.Load()
+		st.WSMessagesIn += c.wsMessagesIn.Load()
+		st.WSMessagesOut += c.wsMessagesOut.Load()
+		st.WSSlowClosed += c.wsSlowClosed.Load()
+		st.BytesIn += c.bytesIn.Load()
+		st.BytesOut += c.bytesOut.Load()
+		for i := range c.closed {
+			st.Closed[reasonNames[i]] += c.closed[i].Load()
+		}
 	}
-	for i := range s.stats.closed {
-		st.Closed[reasonNames[i]] = s.stats.closed[i].Load()
+	for i := range reasonNames {
+		if _, ok := st.Closed[reasonNames[i]]; !ok {
+			st.Closed[reasonNames[i]] = 0
+		}
 	}
 	return st
 }

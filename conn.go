@@ -52,6 +52,10 @@ type conn struct {
 	body *bodyState // request body being received
 	head []byte     // copy of the request head while pending
 
+	reqStart   int64  // with an Observer: when the current request's head was complete (ns)
+	hsStart    int64  // with an Observer: when the TLS handshake began (ns)
+	tlsVersion uint16 // TLS: the negotiated version
+
 	tr          *transport      // TLS: the transport under tls
 	tls         tlsbackend.Conn // TLS connection, nil on plain listeners
 	sni         string          // TLS: server name the client asked for
@@ -153,7 +157,7 @@ func (c *conn) read() {
 		c.close(reasonPeer)
 		return
 	}
-	w.srv.stats.bytesIn.Add(uint64(n))
+	w.stats.bytesIn.Add(uint64(n))
 	if c.lingering {
 		return // discarding until the peer closes or the timer fires
 	}
@@ -208,7 +212,7 @@ func (c *conn) readTLSLoop(carried bool) {
 		// came.
 		if n > n0 || (n > 0 && (c.overBudget || carried)) {
 			carried = false
-			w.srv.stats.bytesIn.Add(uint64(n - n0))
+			w.stats.bytesIn.Add(uint64(n - n0))
 			c.releaseIn()
 			w.resetOut()
 			c.process(w.rbuf[:n])
@@ -341,7 +345,8 @@ func (c *conn) handle(head, rest []byte) []byte {
 	if !req.KeepAlive || w.closing {
 		c.closeAfter = true
 	}
-	s.stats.requests.Add(1)
+	w.stats.requests.Add(1)
+	c.requestStarted()
 	hasBody := req.ContentLength > 0 || req.Chunked
 	switch req.Method {
 	case http1.MethodPOST, http1.MethodPUT, http1.MethodPATCH:
@@ -375,11 +380,13 @@ func (c *conn) handle(head, rest []byte) []byte {
 	}
 	g := c.l.group(req.Host)
 	if g != nil {
+		x.group = g
 		for i := range g.routes {
 			r := &g.routes[i]
 			if !r.match(x) {
 				continue
 			}
+			x.route = r
 			if r.post != nil || r.stream != nil {
 				return c.startBody(r, head, rest)
 			}
@@ -393,10 +400,12 @@ func (c *conn) handle(head, rest []byte) []byte {
 			}
 		}
 		if !x.done() && g.fallback != nil {
+			x.route = nil
 			g.fallback(x)
 		}
 	}
 	if !x.done() {
+		x.route = nil
 		x.notFound()
 	}
 	c.afterHandler(head)
@@ -614,7 +623,7 @@ func (c *conn) fail(err error) {
 		e = &http1.Error{Status: 400, Reason: err.Error()}
 	}
 	w := c.w
-	w.srv.stats.badRequests.Add(1)
+	w.stats.badRequests.Add(1)
 	if w.srv.cfg.Debug {
 		w.srv.log.Debug("edge: bad request", "remote", c.remote, "status", e.Status, "reason", e.Reason)
 	}
@@ -629,6 +638,7 @@ func (c *conn) fail(err error) {
 	if w.srv.cfg.HeaderDate {
 		clock = w.srv.clock
 	}
+	w.responded(c, e.Status, 0)
 	w.out = http1.AppendErrorDate(w.out, e, name, clock)
 	c.closeAfter = true
 	c.linger = w.srv.cfg.ErrorClose != CloseImmediately
@@ -664,7 +674,7 @@ func (c *conn) writeBufs() {
 			c.close(reasonWriteError)
 			return
 		}
-		w.srv.stats.bytesOut.Add(uint64(n))
+		w.stats.bytesOut.Add(uint64(n))
 		if n == total {
 			return
 		}
@@ -719,7 +729,7 @@ func (c *conn) flushPending() bool {
 		c.close(reasonWriteError)
 		return false
 	}
-	w.srv.stats.bytesOut.Add(uint64(n))
+	w.stats.bytesOut.Add(uint64(n))
 	for n > 0 && len(c.pend) > 0 {
 		if n >= len(c.pend[0]) {
 			n -= len(c.pend[0])
@@ -754,7 +764,7 @@ func (c *conn) timeoutRead() {
 		c.close(reasonReadTimeout)
 		return
 	}
-	c.w.srv.stats.timeouts.Add(1)
+	c.w.stats.timeouts.Add(1)
 	c.w.resetOut()
 	c.fail(errReadTimeout)
 	c.linger = false
@@ -765,7 +775,7 @@ func (c *conn) timeoutRead() {
 }
 
 func (c *conn) timeoutPending() {
-	c.w.srv.stats.timeouts.Add(1)
+	c.w.stats.timeouts.Add(1)
 	c.w.resetOut()
 	c.ctxFor(c.head)
 	c.isPending = false
@@ -811,7 +821,10 @@ func (c *conn) close(why closeReason) {
 	} else if c.id != 0 {
 		s.hub.Unregister(c.id)
 	}
-	s.stats.closed[why].Add(1)
+	w.stats.closed[why].Add(1)
+	if s.obs != nil {
+		s.obs.ConnClosed(c.obsConn(), reasonNames[why])
+	}
 	w.nconns--
 	*c = conn{closed: true}
 	if len(w.free) < 1024 {

@@ -32,6 +32,9 @@ type Ctx struct {
 	nparams int
 	matches []string
 
+	group *Routes // the host group serving the request, nil before routing
+	route *route  // the route that answered, nil before one did
+
 	extra   []byte // extra response header lines
 	status  int    // response status once answered, 0 before
 	head    bool   // HEAD request: no body in the response
@@ -53,6 +56,8 @@ func (x *Ctx) begin(c *conn) {
 	x.bodyTotal = 0
 	x.nparams = 0
 	x.matches = nil
+	x.group = nil
+	x.route = nil
 	x.extra = x.extra[:0]
 	x.status = 0
 	x.head = x.req.Method == http1.MethodHEAD
@@ -380,6 +385,7 @@ func (x *Ctx) respond(status int, contentType string, body []byte, ref bool) {
 	w := x.w
 	s := w.srv
 	c := x.c
+	w.responded(c, status, len(body))
 	out := http1.AppendStatusLine(w.out, status)
 	if s.cfg.HeaderServer {
 		out = append(out, "Server: "...)
@@ -419,5 +425,4 @@ func (x *Ctx) respond(status int, contentType string, body []byte, ref bool) {
 		return
 	}
 	w.out = append(w.out, body...)
-	s.stats.responses.Add(1)
 }

@@ -714,7 +714,11 @@ func TestServerErrors(t *testing.T) {
 // socket read, parse, route, respond, socket write. The allocation count
 // covers client and server and must be 0.
 func BenchmarkServerGET(b *testing.B) {
-	_, addr := testServer(b, Config{HeaderServer: true, HeaderDate: true, Workers: 1}, func(s *Server, l *Listener) {
+	benchmarkGET(b, Config{HeaderServer: true, HeaderDate: true, Workers: 1})
+}
+
+func benchmarkGET(b *testing.B, cfg Config) {
+	_, addr := testServer(b, cfg, func(s *Server, l *Listener) {
 		l.Get("/", hello)
 	})
 	c, err := net.Dial("tcp", addr)

@@ -118,6 +118,7 @@ func Func(f func(c *Ctx) bool) Matcher { return Matcher{fn: f} }
 func Any() Matcher { return Matcher{fn: func(*Ctx) bool { return true }} }
 
 type route struct {
+	name    string // for observers and logs: Routes.Name, or the matcher
 	methods uint16 // bit per http1.Method; 0 = any
 	m       Matcher
 	h       Handler
@@ -215,6 +216,45 @@ func NewRoutes(host string) *Routes { return &Routes{host: strings.ToLower(host)
 // Host is the host pattern of the group.
 func (g *Routes) Host() string { return g.host }
 
+// name is the group's label for observers: its host pattern ("" for any).
+func (g *Routes) name() string { return g.host }
+
+// add appends r, naming it after its matcher unless it has a name.
+func (g *Routes) add(r route) {
+	if r.name == "" {
+		r.name = r.m.String()
+	}
+	g.routes = append(g.routes, r)
+}
+
+// Name names the route added last, for metrics and logs (by default a
+// route is named after its matcher: "/a,/b", "/api/*", "~regexp",
+// "/user/:id", "func"). Names should be few and fixed: they become label
+// values.
+func (g *Routes) Name(name string) *Routes {
+	if n := len(g.routes); n > 0 && name != "" {
+		g.routes[n-1].name = name
+	}
+	return g
+}
+
+// String describes the matcher: the paths joined by ",", a prefix with
+// "*", "~" and a regular expression, a pattern, or "func".
+func (m Matcher) String() string {
+	switch {
+	case m.paths != nil:
+		return strings.Join(m.paths, ",")
+	case m.hasPfx:
+		return m.prefix + "*"
+	case m.re != nil:
+		s := m.re.String()
+		return "~" + strings.TrimSuffix(strings.TrimPrefix(s, "^(?:"), ")$")
+	case m.pattern != nil:
+		return "/" + strings.Join(m.pattern, "/")
+	}
+	return "func"
+}
+
 // Get routes GET and HEAD requests for the exact path to h. For several
 // paths use Handle(Path(a, b), h, "GET", "HEAD").
 func (g *Routes) Get(path string, h Handler) *Routes {
@@ -224,7 +264,7 @@ func (g *Routes) Get(path string, h Handler) *Routes {
 // Handle routes requests matched by m, with one of methods (none: any
 // method), to h.
 func (g *Routes) Handle(m Matcher, h Handler, methods ...string) *Routes {
-	g.routes = append(g.routes, route{methods: methodMask(methods), m: m, h: h})
+	g.add(route{methods: methodMask(methods), m: m, h: h})
 	return g
 }
 
@@ -232,14 +272,14 @@ func (g *Routes) Handle(m Matcher, h Handler, methods ...string) *Routes {
 // with Ctx.Body (at most Config.MaxBodySize bytes; larger gets 413).
 // Config.AllowPost must be set, or every POST gets 405.
 func (g *Routes) Post(m Matcher, h Handler) *Routes {
-	g.routes = append(g.routes, route{methods: methodBit(http1.MethodPOST), m: m, post: h})
+	g.add(route{methods: methodBit(http1.MethodPOST), m: m, post: h})
 	return g
 }
 
 // PostStream routes POST requests matched by m to a streaming body
 // handler.
 func (g *Routes) PostStream(m Matcher, sh StreamHandler) *Routes {
-	g.routes = append(g.routes, route{methods: methodBit(http1.MethodPOST), m: m, stream: &sh})
+	g.add(route{methods: methodBit(http1.MethodPOST), m: m, stream: &sh})
 	return g
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edge-rt/edge/broadcast"
 	"github.com/edge-rt/edge/http1"
+	"github.com/edge-rt/edge/observe"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,6 +114,10 @@ type Config struct {
 	// Debug logs every rejected request and connection event at debug
 	// level.
 	Debug bool
+	// Observer, if not nil, is told of every connection, handshake,
+	// request and WebSocket message (package metrics implements it). It is
+	// called on the event loops and must not block. Nil costs nothing.
+	Observer observe.Observer
 	// OnQuit, if not nil, runs once when the server shuts down, after
 	// listeners closed and before connections are drained.
 	OnQuit func()
@@ -186,7 +191,7 @@ type Server struct {
 	clock   *http1.Clock
 	hub     *broadcast.Hub
 	nconns  atomic.Int64
-	stats   stats
+	obs     observe.Observer // cfg.Observer
 
 	mu       sync.Mutex
 	started  bool
@@ -204,7 +209,7 @@ func New(cfg *Config) *Server {
 		cfg = &Config{}
 	}
 	c := cfg.withDefaults()
-	s := &Server{cfg: c, log: c.Logger, clock: http1.NewClock(), hub: broadcast.NewHub(broadcast.Config{})}
+	s := &Server{cfg: c, log: c.Logger, obs: c.Observer, clock: http1.NewClock(), hub: broadcast.NewHub(broadcast.Config{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.headers = append(builtinHeaders[:numBuiltinHeaders:numBuiltinHeaders], c.Headers...)
 	return s
@@ -218,9 +223,10 @@ type Listener struct {
 	groups  []*Routes
 	any     *Routes
 
-	ln  net.Listener
-	fd  int
-	tls *TLSConfig
+	ln   net.Listener
+	fd   int
+	tls  *TLSConfig
+	name string // the bound address, for logs and observers
 }
 
 // Listen adds a listener: network "tcp", "tcp4" or "tcp6" with a
@@ -394,6 +400,7 @@ func (s *Server) bind(l *Listener) error {
 	}
 	rc.Control(func(fd uintptr) { l.fd = int(fd) })
 	l.ln = ln
+	l.name = ln.Addr().String()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edge-rt/edge/broadcast"
+	"github.com/edge-rt/edge/observe"
 	"github.com/edge-rt/edge/ws"
 	"golang.org/x/sys/unix"
 )
@@ -60,7 +61,7 @@ func (g *Routes) Stream(path string, st *Stream) *Routes {
 	if st.QueueBytes <= 0 {
 		st.QueueBytes = 1 << 20
 	}
-	g.routes = append(g.routes, route{methods: getHead, m: Path(path), ws: st})
+	g.add(route{methods: getHead, m: Path(path), ws: st})
 	return g
 }
 
@@ -140,6 +141,10 @@ func (cl *Client) Send(op ws.Opcode, data []byte) bool {
 	if w.current == c {
 		// From a callback of this very connection: straight into its output.
 		w.out = c.ws.appendMessage(w.out, op, data)
+		w.stats.wsMessagesOut.Add(1)
+		if obs := w.srv.obs; obs != nil {
+			obs.WSMessage(c.l.name, observe.Out, len(data))
+		}
 		return true
 	}
 	return cl.h.w.srv.Send(cl.id, op, data) == nil
@@ -248,6 +253,8 @@ func (c *conn) upgrade(r *route, head []byte) {
 	}
 	w.out = append(out, "\r\n"...)
 	x.replied = true
+	x.status = 101
+	w.responded(c, 101, 0)
 
 	s := w.srv
 	wc := &wsConn{st: st, deflate: deflate, code: 1006}
@@ -262,7 +269,7 @@ func (c *conn) upgrade(r *route, head []byte) {
 	}
 	cl := &Client{c: c, h: h, id: c.id, protocol: protocol, remote: c.remote, url: string(req.Target)}
 	wc.client = cl
-	s.stats.wsOpened.Add(1)
+	w.stats.wsOpened.Add(1)
 	c.closeAfter = false
 	if st.OnOpen != nil {
 		st.OnOpen(cl)
@@ -283,7 +290,7 @@ func (c *conn) wsProcess(data []byte) {
 			if !ok {
 				ce = &ws.CloseError{Code: 1002, Reason: err.Error()}
 			}
-			c.w.srv.stats.wsProtocolErrors.Add(1)
+			c.w.stats.wsProtocolErrors.Add(1)
 			c.wsSendClose(ce.Code, ce.Reason)
 			c.closeAfter = true
 			// Unread input may follow (the rest of an oversized frame):
@@ -302,7 +309,10 @@ func (c *conn) wsProcess(data []byte) {
 		}
 		switch ev.Kind {
 		case ws.KindMessage:
-			c.w.srv.stats.wsMessagesIn.Add(1)
+			c.w.stats.wsMessagesIn.Add(1)
+			if obs := c.w.srv.obs; obs != nil {
+				obs.WSMessage(c.l.name, observe.In, len(ev.Payload))
+			}
 			if wc.closeSent {
 				continue // closing: drop data, wait for the close frame
 			}
@@ -359,7 +369,7 @@ func (c *conn) wsClosed() {
 	if h := c.h; h != nil && h.q != nil {
 		h.q.Close()
 	}
-	s.stats.wsClosed.Add(1)
+	c.w.stats.wsClosed.Add(1)
 	wc.dec.Reset() // its buffers go back to the pools now
 	if wc.st.OnClose != nil {
 		wc.st.OnClose(wc.client, wc.code, wc.reason)
@@ -411,7 +421,10 @@ func (h *connHandle) overflow() {
 		return
 	}
 	h.full = true
-	h.w.srv.stats.wsSlowClosed.Add(1)
+	h.w.stats.wsSlowClosed.Add(1)
+	if obs := h.w.srv.obs; obs != nil {
+		obs.QueueDrop(c.l.name, true)
+	}
 	h.w.resetOut()
 	c.wsSendClose(1008, "send queue full")
 	c.closeAfter = true
@@ -462,13 +475,19 @@ func (c *conn) writeQueue() {
 		if len(w.bufs) == 0 {
 			return
 		}
+		msgs := len(w.bufs)
+		if obs := w.srv.obs; obs != nil {
+			for _, b := range w.bufs {
+				obs.WSMessage(c.l.name, observe.Out, len(b))
+			}
+		}
 		h.q.Consume(took)
 		w.bufRef = w.bufRef[:0]
 		for range w.bufs {
 			w.bufRef = append(w.bufRef, true) // queued messages are immutable
 		}
 		c.writeBufs()
-		w.srv.stats.wsMessagesOut.Add(uint64(len(w.bufs)))
+		w.stats.wsMessagesOut.Add(uint64(msgs))
 	}
 	if !c.closed && len(c.pend) == 0 {
 		c.afterOutput()

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/edge-rt/edge/observe"
 	"github.com/edge-rt/edge/tlsbackend"
 	"golang.org/x/sys/unix"
 )
@@ -39,6 +40,21 @@ type TLSConfig struct {
 	// HandshakeTimeout bounds the TLS handshake. Zero means the server's
 	// ReadTimeout.
 	HandshakeTimeout time.Duration
+	// Backend names the TLS library for observers (tlsbackend.Backend's
+	// Name()); empty means the Server's Name() if it has one.
+	Backend string
+}
+
+// backendName names the TLS library for observers: the Server's
+// Name() when it has one.
+func (cfg *TLSConfig) backendName() string {
+	if cfg.Backend != "" {
+		return cfg.Backend
+	}
+	if n, ok := cfg.Server.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	return ""
 }
 
 // TLS makes the listener terminate TLS with cfg. Call before Start.
@@ -185,6 +201,9 @@ func (c *conn) startHandshake() {
 		timeout = 15 * time.Second // a handshake is never unbounded
 	}
 	tc := c.tls
+	if s.obs != nil {
+		c.hsStart = time.Now().UnixNano()
+	}
 	ok := s.startGoroutine(func(ctx context.Context) {
 		hctx, cancel := context.WithTimeout(ctx, timeout)
 		err := tc.HandshakeContext(hctx)
@@ -205,18 +224,28 @@ func (c *conn) handshakeDone(tc tlsbackend.Conn, err error) {
 	}
 	s := c.w.srv
 	c.handshaking = false
+	if s.obs != nil {
+		h := observe.Handshake{Listener: c.l.name, Backend: c.l.tls.backendName(), Err: err,
+			Duration: time.Duration(time.Now().UnixNano() - c.hsStart)}
+		if err == nil {
+			st := tc.State()
+			h.Version, h.Resumed, h.ServerName = st.Version, st.DidResume, st.ServerName
+		}
+		s.obs.Handshake(h)
+	}
 	if err != nil {
-		s.stats.tlsHandshakeErrors.Add(1)
+		c.w.stats.tlsHandshakeErrors.Add(1)
 		if s.cfg.Debug {
 			s.log.Debug("edge: tls handshake", "remote", c.remote, "err", err)
 		}
 		c.close(reasonTLSHandshake)
 		return
 	}
-	s.stats.tlsHandshakes.Add(1)
+	c.w.stats.tlsHandshakes.Add(1)
 	c.tr.blocking.Store(false)
 	st := tc.State()
 	c.sni = strings.ToLower(st.ServerName)
+	c.tlsVersion = st.Version
 	c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
 	c.moveTo(&c.w.idle)
 	// Application data may have arrived with the handshake's last flight

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/edge-rt/edge/internal/evloop"
+	"github.com/edge-rt/edge/observe"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +37,8 @@ type worker struct {
 	iov      []unix.Iovec
 	tlsOut   []byte // ciphertext of the current connection's output
 
-	ctx Ctx // reused for every request on this worker
+	ctx    Ctx             // reused for every request on this worker
+	obsReq observe.Request // reused for every Observer.Request call
 
 	idle    connList // keep-alive, waiting for the next request
 	reading connList // partial request head or body
@@ -51,6 +53,8 @@ type worker struct {
 	dirty        []*connHandle // connections with queued messages to write
 	dirtySpare   []*connHandle
 	drainDirtyFn func()
+
+	stats stats // this worker's counters
 
 	free    []*conn // recycled conn structs
 	nconns  int
@@ -107,7 +111,7 @@ func (h *listenHandler) OnEvent(events uint32) {
 			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
 				// Out of descriptors: stop accepting on this worker until
 				// the next tick instead of spinning on a ready listener.
-				s.stats.acceptErrors.Add(1)
+				w.stats.acceptErrors.Add(1)
 				s.log.Warn("edge: accept", "listener", h.l.addrString(), "err", e)
 				// EPOLLEXCLUSIVE registrations cannot be modified: remove
 				// and add back on the next tick.
@@ -115,7 +119,7 @@ func (h *listenHandler) OnEvent(events uint32) {
 					h.paused = true
 				}
 			default:
-				s.stats.acceptErrors.Add(1)
+				w.stats.acceptErrors.Add(1)
 				s.log.Warn("edge: accept", "listener", h.l.addrString(), "err", e)
 			}
 			return
@@ -123,11 +127,14 @@ func (h *listenHandler) OnEvent(events uint32) {
 		fd := int(r)
 		if s.nconns.Add(1) > int64(s.cfg.ClientMax) {
 			s.nconns.Add(-1)
-			s.stats.refused.Add(1)
+			w.stats.refused.Add(1)
+			if s.obs != nil {
+				s.obs.ConnRefused(h.l.name, observe.RefuseClientMax)
+			}
 			refuse(fd)
 			continue
 		}
-		s.stats.accepted.Add(1)
+		w.stats.accepted.Add(1)
 		w.newConn(fd, h.l, sockaddrToAddrPort(&rsa))
 	}
 }
@@ -186,6 +193,9 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 		return
 	}
 	w.nconns++
+	if w.srv.obs != nil {
+		w.srv.obs.ConnOpened(c.obsConn())
+	}
 	if w.closing {
 		c.closeAfter = true
 	}
