@@ -50,11 +50,7 @@ func (s *Server) ReplyFunc(id ClientID, f func(c *Ctx)) error {
 	if h == nil {
 		return ErrGone
 	}
-	if err := h.w.loop.Submit(func() {
-		if c := h.c; c.h == h {
-			c.reply(id, f)
-		}
-	}); err != nil {
+	if err := h.submit(func(c *conn) { c.reply(id, f) }); err != nil {
 		return ErrGone
 	}
 	return nil

@@ -36,6 +36,7 @@ var reasonNames = [numReasons]string{"peer", "idle", "read_timeout", "write_time
 // conn is one client connection served by the event loop. An idle conn is
 // just this struct: no goroutine, no buffers. Loop goroutine only.
 type conn struct {
+	gen    uint32 // bumped each time the struct is recycled
 	w      *worker
 	l      *Listener
 	fd     int
@@ -73,6 +74,7 @@ type conn struct {
 	lingering  bool     // draining input, output side shut down
 	isPending  bool     // waiting for an async reply
 	closed     bool
+	qblocked   bool // WebSocket: the socket did not take all of a queue write
 	detach     func(ctx context.Context, nc net.Conn, buffered []byte)
 }
 
@@ -105,6 +107,14 @@ func (c *conn) OnEvent(ev uint32) {
 	defer c.w.clearCurrent()
 	if c.handshaking {
 		c.tr.signal()
+		return
+	}
+	if c.qblocked {
+		// A WebSocket queue write waits for room: no input until it went.
+		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			c.qblocked = false
+			c.writeQueue()
+		}
 		return
 	}
 	if len(c.pend) > 0 {
@@ -183,7 +193,23 @@ func (c *conn) run(data []byte) {
 
 // canProcess reports whether buffered input may be processed now.
 func (c *conn) canProcess() bool {
-	return !c.closed && !c.isPending && len(c.pend) == 0 && c.detach == nil && !c.lingering && !c.handshaking
+	return !c.closed && !c.isPending && len(c.pend) == 0 && !c.qblocked && c.detach == nil && !c.lingering && !c.handshaking
+}
+
+// submit runs f on the connection's loop later, unless by then the
+// connection closed or its struct was recycled for another one: every
+// closure queued for a connection goes through here (or through
+// connHandle.submit, which checks the same generation).
+func (c *conn) submit(f func()) error { return c.w.submitConn(c, c.gen, f) }
+
+// submitConn is conn.submit for goroutines other than the loop, which must
+// not read c: they pass the generation they were given on the loop.
+func (w *worker) submitConn(c *conn, gen uint32, f func()) error {
+	return w.loop.Submit(func() {
+		if c.gen == gen && !c.closed {
+			f()
+		}
+	})
 }
 
 // resume processes input kept while output was blocked or a reply pending.
@@ -326,8 +352,8 @@ func (c *conn) afterOutput() {
 	}
 	if c.tlsMore && !c.isPending && !c.closed && c.detach == nil {
 		c.tlsMore = false
-		w.loop.Submit(func() {
-			if !c.closed && c.tls != nil {
+		c.submit(func() {
+			if !c.handshaking {
 				c.read()
 			}
 		})
@@ -826,7 +852,7 @@ func (c *conn) close(why closeReason) {
 		s.obs.ConnClosed(c.obsConn(), reasonNames[why])
 	}
 	w.nconns--
-	*c = conn{closed: true}
+	*c = conn{closed: true, gen: c.gen + 1}
 	if len(w.free) < 1024 {
 		w.free = append(w.free, c)
 	}

@@ -213,9 +213,7 @@ func (x *Ctx) Server() *Server { return x.w.srv }
 func (x *Ctx) ClientID() ClientID {
 	c := x.c
 	if c.id == 0 {
-		h := c.hubHandle()
-		c.id = x.w.srv.hub.Register(h, nil)
-		h.id = c.id
+		c.id = x.w.srv.hub.Register(c.hubHandle(), nil)
 	}
 	return c.id
 }

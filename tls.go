@@ -201,6 +201,7 @@ func (c *conn) startHandshake() {
 		timeout = 15 * time.Second // a handshake is never unbounded
 	}
 	tc := c.tls
+	gen := c.gen
 	if s.obs != nil {
 		c.hsStart = time.Now().UnixNano()
 	}
@@ -208,7 +209,7 @@ func (c *conn) startHandshake() {
 		hctx, cancel := context.WithTimeout(ctx, timeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
-		if w.loop.Submit(func() { c.handshakeDone(tc, err) }) != nil {
+		if w.submitConn(c, gen, func() { c.handshakeDone(tc, err) }) != nil {
 			t.kill()
 		}
 	})

@@ -182,7 +182,7 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 	} else {
 		c = &conn{}
 	}
-	*c = conn{w: w, fd: fd, l: l, remote: remote, events: unix.EPOLLIN | unix.EPOLLRDHUP}
+	*c = conn{gen: c.gen + 1, w: w, fd: fd, l: l, remote: remote, events: unix.EPOLLIN | unix.EPOLLRDHUP}
 	if l.tls != nil {
 		c.startHandshake()
 	}

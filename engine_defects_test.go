@@ -1,0 +1,100 @@
+package edge
+
+// Regression tests for defects the engine review found (issue 7), each
+// over real loopback sockets.
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edge-rt/edge/ws"
+	gws "github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// Client.Send and Client.Close from goroutines other than the client's
+// loop (another connection's callback, a worker goroutine) while the
+// connection is busy and closing: before the fix they read the
+// connection's fields unsynchronised (the race detector fails this test).
+func TestClientMethodsFromOtherGoroutines(t *testing.T) {
+	t.Parallel()
+	clients := make(chan *Client, 16)
+	_, addr := testServer(t, Config{}, func(s *Server, l *Listener) {
+		l.Any().Stream("/ws", &Stream{
+			OnOpen:    func(c *Client) { clients <- c },
+			OnMessage: func(c *Client, op ws.Opcode, data []byte) { c.Send(op, data) },
+		})
+	})
+	for round := 0; round < 4; round++ {
+		conn := wsDial(t, "ws://"+addr+"/ws", gws.Dialer{})
+		cl := <-clients
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 200; i++ {
+					cl.Send(ws.OpText, []byte("from a goroutine"))
+				}
+				cl.Close(4001, "done")
+				cl.Send(ws.OpText, []byte("after close")) // must be refused, not crash
+			}()
+		}
+		go func() {
+			for i := 0; i < 50; i++ {
+				wsutil.WriteClientMessage(conn, gws.OpText, []byte("echo me"))
+			}
+		}()
+		wg.Wait()
+		// The client sees messages, then exactly one close frame, 4001.
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		code := readClose(t, conn)
+		if code != 4001 {
+			t.Fatalf("round %d: close code %d, want 4001", round, code)
+		}
+		conn.Close()
+		if cl.Send(ws.OpText, []byte("gone")) {
+			t.Fatal("Send on a closed client reported true")
+		}
+	}
+}
+
+// A client that sends fast and never reads its echoes: Client.Send from
+// the connection's own callback is bounded by QueueBytes like any other
+// send (before the fix it wrote straight into the output, unbounded by
+// the queue), so the server closes it with 1008.
+func TestOwnCallbackSendIsBounded(t *testing.T) {
+	t.Parallel()
+	s, addr := testServer(t, Config{}, func(s *Server, l *Listener) {
+		l.Any().Stream("/echo", &Stream{
+			QueueBytes: 64 << 10,
+			OnMessage:  func(c *Client, op ws.Opcode, data []byte) { c.Send(op, data) },
+		})
+	})
+	conn := wsDial(t, "ws://"+addr+"/echo", gws.Dialer{})
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4096)
+	}
+	msg := make([]byte, 16<<10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		for i := 0; i < 4000; i++ { // 64 MiB: far more than socket buffers
+			if wsutil.WriteClientMessage(conn, gws.OpBinary, msg) != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Stats().WSSlowClosed == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a client not reading its echoes was never closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	<-done
+}
