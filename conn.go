@@ -224,37 +224,33 @@ func (c *conn) resume() {
 	c.run(c.w.rbuf[:copy(c.w.rbuf, c.in)])
 }
 
-// readTLSLoop reads plaintext until the transport would block, processing
-// each buffer-full; what stays inside the TLS connection while the
-// connection cannot take input (pending reply, blocked output) is read when
-// it can again (tlsMore).
+// readTLSLoop reads one buffer-full of plaintext (what the transport has,
+// up to the worker's read buffer) and processes it. That is the
+// connection's share of a loop round: when more may wait inside the TLS
+// connection (the buffer filled) or input was left for lack of output
+// budget, tlsMore makes afterOutput queue the next read behind the other
+// connections' events, so one fast TLS client cannot hold its worker.
 func (c *conn) readTLSLoop(carried bool) {
 	w := c.w
-	for {
-		n0 := copy(w.rbuf, c.in)
-		n, full, eof := c.readTLS(n0)
-		// carried: c.in holds input not processed yet (kept while a reply
-		// was pending or output blocked), to process even if nothing new
-		// came.
-		if n > n0 || (n > 0 && (c.overBudget || carried)) {
-			carried = false
-			w.stats.bytesIn.Add(uint64(n - n0))
-			c.releaseIn()
-			w.resetOut()
-			c.process(w.rbuf[:n])
-			c.finish()
-		}
-		if c.closed {
-			return
-		}
+	n0 := copy(w.rbuf, c.in)
+	n, full, eof := c.readTLS(n0)
+	// carried: c.in holds input not processed yet (kept while a reply was
+	// pending or output blocked), to process even if nothing new came.
+	if n > n0 || (n > 0 && (c.overBudget || carried)) {
+		w.stats.bytesIn.Add(uint64(n - n0))
+		c.releaseIn()
+		w.resetOut()
+		c.process(w.rbuf[:n])
+		c.tlsMore = full || (c.overBudget && len(c.in) > 0)
+		c.finish()
+	} else {
 		c.tlsMore = full
-		if eof {
-			c.close(reasonPeer)
-			return
-		}
-		if !c.canProcess() || c.closeAfter || (!full && !c.overBudget) {
-			return
-		}
+	}
+	if c.closed {
+		return
+	}
+	if eof {
+		c.close(reasonPeer)
 	}
 }
 
@@ -463,6 +459,7 @@ var (
 	errNoResponse       = &http1.Error{Status: 500, Reason: "handler did not respond"}
 	errHeadTooLarge     = &http1.Error{Status: 431, Reason: "header section too large"}
 	errPendingTimeout   = &http1.Error{Status: 504, Reason: "reply timed out"}
+	errShuttingDown     = &http1.Error{Status: 503, Reason: "server shutting down"}
 )
 
 // startBody begins receiving the body of a request routed to a POST or
@@ -839,7 +836,18 @@ func (c *conn) close(why closeReason) {
 	}
 	if why != reasonDetach {
 		w.loop.Remove(c.fd)
-		unix.Close(c.fd)
+		if c.handshaking {
+			// The handshake goroutine may still use the descriptor: stop it,
+			// and close the descriptor here only if it is done with it.
+			t := c.tr
+			t.connClosed.Store(true)
+			t.kill()
+			if !t.running.Load() && t.claim() {
+				unix.Close(c.fd)
+			}
+		} else {
+			unix.Close(c.fd)
+		}
 		s.nconns.Add(-1)
 	}
 	if c.ws != nil {

@@ -40,8 +40,10 @@ type Config struct {
 	// means GOMAXPROCS.
 	Workers int
 	// ClientMax is the most connections open at once; over it, a new
-	// connection gets a 503 and is closed, and is counted as refused.
-	// Zero means 32000.
+	// connection gets a 503 (TLS listeners: a plain close) and is closed,
+	// and is counted as refused. Zero means 32000, or less when the open
+	// files limit (after LimitOpenFiles) leaves room for fewer: the limit
+	// minus 64 descriptors kept for listeners, files and backends.
 	ClientMax int
 	// IdleTimeout closes a keep-alive connection with no request in
 	// progress (Caprese's connectionTimeout). Zero means 120 s; negative
@@ -128,9 +130,6 @@ func (c *Config) withDefaults() Config {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
-	if cfg.ClientMax <= 0 {
-		cfg.ClientMax = 32000
-	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -193,6 +192,8 @@ type Server struct {
 	nconns  atomic.Int64
 	obs     observe.Observer // cfg.Observer
 
+	clientMax int64 // Config.ClientMax, or what the descriptor limit allows
+
 	mu       sync.Mutex
 	started  bool
 	shutdown bool
@@ -201,6 +202,9 @@ type Server struct {
 	wg       sync.WaitGroup
 	loopErrs chan error
 	quitOnce sync.Once
+
+	stopped     chan struct{} // closed when the first Shutdown returns
+	shutdownErr error         // what it returned (read after stopped)
 }
 
 // New returns a server with cfg (nil: all defaults).
@@ -315,6 +319,15 @@ func (s *Server) Start() error {
 	if err := setOpenFiles(s.cfg.LimitOpenFiles); err != nil {
 		s.log.Warn("edge: limitOpenFiles", "err", err)
 	}
+	s.clientMax = int64(s.cfg.ClientMax)
+	if s.clientMax <= 0 {
+		s.clientMax = 32000
+		var lim unix.Rlimit
+		if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(s.clientMax)+64 {
+			s.clientMax = max(int64(lim.Cur)-64, 1)
+		}
+	}
+
 	s.parser = http1.NewParser(http1.Limits{
 		MaxRequestLine: s.cfg.MaxRequestLine,
 		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
@@ -482,20 +495,36 @@ func (s *Server) onLoops(f func(w *worker)) {
 	wg.Wait()
 }
 
-// Shutdown stops accepting, closes idle connections, lets requests in
-// flight finish (each connection closes after its response), runs OnQuit,
-// and returns when every connection is closed. When ctx ends first, the
-// remaining connections are closed at once and ctx's error is returned.
-// Shutdown is idempotent.
+// Shutdown stops accepting, closes idle connections and TLS handshakes,
+// lets requests in flight finish (each connection closes after its
+// response), sends WebSocket clients 1001, runs OnQuit, and returns when
+// every connection is closed. When ctx ends first, the remaining
+// connections are closed at once: a request head still arriving gets a
+// 503, and the error (wrapping ctx's) is returned only if a request was
+// cut in the middle (body, response or reply in progress). A second call
+// waits for the first and returns its result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.started || s.shutdown {
+	if !s.started {
 		s.shutdown = true
 		s.mu.Unlock()
 		return nil
 	}
+	if s.shutdown {
+		// Another Shutdown drains: wait for it.
+		done := s.stopped
+		s.mu.Unlock()
+		select {
+		case <-done:
+			return s.shutdownErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	s.shutdown = true
+	s.stopped = make(chan struct{})
 	s.mu.Unlock()
+	defer close(s.stopped)
 
 	s.onLoops((*worker).beginShutdown)
 	s.closeListeners()
@@ -511,8 +540,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for s.nconns.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			err = ctx.Err()
-			s.onLoops((*worker).forceClose)
+			// Cut what is left; only requests cut in the middle make the
+			// shutdown unclean (heads still arriving got a 503).
+			var cut atomic.Int64
+			s.onLoops(func(w *worker) { cut.Add(int64(w.forceClose())) })
+			if cut.Load() > 0 {
+				err = fmt.Errorf("%w: %d requests cut", ctx.Err(), cut.Load())
+			}
 		case <-tick.C:
 			continue
 		}
@@ -526,8 +560,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		err = ctx.Err()
+		if err == nil && s.nconns.Load() > 0 {
+			err = ctx.Err()
+		}
 	}
+	s.shutdownErr = err
 	s.log.Info("edge: stopped")
 	return err
 }

@@ -86,10 +86,17 @@ type transport struct {
 	fd       int
 	blocking atomic.Bool
 	dead     atomic.Bool
-	wake     chan struct{}
-	out      []byte // loop mode: ciphertext to send
-	local    net.Addr
-	remote   net.Addr
+	// running is true while the handshake goroutine may use fd; claimed
+	// decides who closes fd when the connection ends during the
+	// handshake (the loop, or the goroutine once it let go of fd);
+	// connClosed says the loop already closed the connection.
+	running    atomic.Bool
+	claimed    atomic.Bool
+	connClosed atomic.Bool
+	wake       chan struct{}
+	out        []byte // loop mode: ciphertext to send
+	local      net.Addr
+	remote     net.Addr
 }
 
 func (t *transport) signal() {
@@ -98,6 +105,9 @@ func (t *transport) signal() {
 	default:
 	}
 }
+
+// claim reports whether the caller is the one to close fd.
+func (t *transport) claim() bool { return t.claimed.CompareAndSwap(false, true) }
 
 // kill makes blocked and future handshake I/O fail.
 func (t *transport) kill() {
@@ -176,8 +186,9 @@ func (t *transport) SetWriteDeadline(d time.Time) error { return t.SetDeadline(d
 var _ net.Conn = (*transport)(nil)
 
 // startHandshake runs the TLS handshake of a new connection in a goroutine;
-// the loop only forwards readiness to it until handshakeDone.
-func (c *conn) startHandshake() {
+// the loop only forwards readiness to it until handshakeDone. It reports
+// false when no goroutine could start (shutdown): close the connection.
+func (c *conn) startHandshake() bool {
 	w := c.w
 	s := w.srv
 	lt := c.l.tls
@@ -205,17 +216,36 @@ func (c *conn) startHandshake() {
 	if s.obs != nil {
 		c.hsStart = time.Now().UnixNano()
 	}
+	t.running.Store(true)
 	ok := s.startGoroutine(func(ctx context.Context) {
 		hctx, cancel := context.WithTimeout(ctx, timeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
+		t.running.Store(false)
+		if t.connClosed.Load() {
+			// The connection was closed during the handshake: the loop left
+			// the descriptor to us unless it saw us done.
+			if t.claim() {
+				unix.Close(t.fd)
+			}
+			return
+		}
 		if w.submitConn(c, gen, func() { c.handshakeDone(tc, err) }) != nil {
+			// The loop is gone (shut down or dead): nobody else will
+			// release this connection.
 			t.kill()
+			if t.claim() {
+				unix.Close(t.fd)
+				if !t.connClosed.Load() {
+					s.nconns.Add(-1)
+				}
+			}
 		}
 	})
 	if !ok {
-		t.kill()
+		t.running.Store(false)
 	}
+	return ok
 }
 
 // handshakeDone runs on the loop when the handshake goroutine ends.
@@ -283,8 +313,9 @@ func (c *conn) sealTLS() {
 	w := c.w
 	t := c.tr
 	t.out = append(w.tlsOut[:0], t.out...) // anything the TLS layer wrote on its own (alerts, key updates)
+	var werr error
 	for _, b := range w.bufs {
-		if _, err := c.tls.Write(b); err != nil {
+		if _, werr = c.tls.Write(b); werr != nil {
 			break
 		}
 	}
@@ -292,6 +323,11 @@ func (c *conn) sealTLS() {
 	w.bufs = append(w.bufs[:0], t.out)
 	w.bufRef = append(w.bufRef[:0], false)
 	t.out = nil
+	if werr != nil {
+		// The rest of the output is lost: never go on as if it was sent.
+		w.bufs = w.bufs[:0]
+		c.close(reasonWriteError)
+	}
 }
 
 // hostMisdirected reports whether a TLS request's Host contradicts its

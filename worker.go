@@ -47,6 +47,8 @@ type worker struct {
 
 	wsIdle connList // WebSocket connections (pinged when they expire)
 
+	handshakes connList // TLS handshakes in progress (their goroutine times them out)
+
 	current *conn // the connection whose event is being handled
 
 	dmu          sync.Mutex
@@ -108,13 +110,25 @@ func (h *listenHandler) OnEvent(events uint32) {
 		if e != 0 {
 			switch e {
 			case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
-			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-				// Out of descriptors: stop accepting on this worker until
-				// the next tick instead of spinning on a ready listener.
+			case unix.EMFILE, unix.ENFILE:
+				// Out of descriptors: back off as nginx and Go's accept do.
+				// The listener pauses on this worker until the next tick
+				// (no spinning on a ready listener); waiting clients are
+				// accepted once descriptors are free again. ClientMax
+				// defaults below the descriptor limit, so this is rare.
 				w.stats.acceptErrors.Add(1)
-				s.log.Warn("edge: accept", "listener", h.l.addrString(), "err", e)
+				if s.obs != nil {
+					s.obs.ConnRefused(h.l.name, observe.RefuseFiles)
+				}
+				s.log.Warn("edge: accept", "listener", h.l.name, "err", e)
 				// EPOLLEXCLUSIVE registrations cannot be modified: remove
 				// and add back on the next tick.
+				if !h.paused && w.loop.Remove(h.l.fd) == nil {
+					h.paused = true
+				}
+			case unix.ENOBUFS, unix.ENOMEM:
+				w.stats.acceptErrors.Add(1)
+				s.log.Warn("edge: accept", "listener", h.l.name, "err", e)
 				if !h.paused && w.loop.Remove(h.l.fd) == nil {
 					h.paused = true
 				}
@@ -125,13 +139,13 @@ func (h *listenHandler) OnEvent(events uint32) {
 			return
 		}
 		fd := int(r)
-		if s.nconns.Add(1) > int64(s.cfg.ClientMax) {
+		if s.nconns.Add(1) > s.clientMax {
 			s.nconns.Add(-1)
 			w.stats.refused.Add(1)
 			if s.obs != nil {
 				s.obs.ConnRefused(h.l.name, observe.RefuseClientMax)
 			}
-			refuse(fd)
+			refuse(fd, h.l.tls != nil)
 			continue
 		}
 		w.stats.accepted.Add(1)
@@ -143,8 +157,13 @@ var refusedResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: 
 
 // refuse answers 503 on a connection over ClientMax and closes it. What
 // the client already sent is read first so that the close is a FIN, not a
-// reset that could destroy the response.
-func refuse(fd int) {
+// reset that could destroy the response. A TLS client gets a plain close:
+// a plaintext answer inside its handshake would only read as garbage.
+func refuse(fd int, isTLS bool) {
+	if isTLS {
+		unix.Close(fd)
+		return
+	}
 	unix.Write(fd, refusedResponse)
 	unix.Shutdown(fd, unix.SHUT_WR)
 	var buf [4096]byte
@@ -183,13 +202,14 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 		c = &conn{}
 	}
 	*c = conn{gen: c.gen + 1, w: w, fd: fd, l: l, remote: remote, events: unix.EPOLLIN | unix.EPOLLRDHUP}
+	started := true
 	if l.tls != nil {
-		c.startHandshake()
+		started = c.startHandshake()
 	}
 	if err := w.loop.Add(fd, c.events, c); err != nil {
 		w.srv.log.Warn("edge: register connection", "err", err)
-		unix.Close(fd)
-		w.srv.nconns.Add(-1)
+		w.nconns++
+		c.close(reasonShutdown) // releases fd (or leaves it to the handshake goroutine)
 		return
 	}
 	w.nconns++
@@ -199,8 +219,14 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 	if w.closing {
 		c.closeAfter = true
 	}
-	if !c.handshaking {
+	if c.handshaking {
+		// On a list too, so that shutdown finds it.
+		w.handshakes.push(c, w.loop.Now())
+	} else {
 		w.idle.push(c, w.loop.Now())
+	}
+	if !started {
+		c.close(reasonShutdown)
 	}
 }
 
@@ -225,10 +251,14 @@ func (w *worker) beginShutdown() {
 			w.loop.Remove(h.l.fd)
 		}
 	}
-	for c := w.idle.head; c != nil; {
-		next := c.next
-		c.close(reasonShutdown)
-		c = next
+	// Connections between requests (and TLS handshakes, which carry none
+	// yet) close now: they must not hold shutdown.
+	for _, l := range []*connList{&w.idle, &w.handshakes} {
+		for c := l.head; c != nil; {
+			next := c.next
+			c.close(reasonShutdown)
+			c = next
+		}
 	}
 	// WebSocket clients are told the server is going away.
 	var wsConns []*conn
@@ -253,15 +283,32 @@ func (w *worker) beginShutdown() {
 	}
 }
 
-// forceClose closes every remaining connection (shutdown deadline).
-func (w *worker) forceClose() {
-	for _, l := range []*connList{&w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle} {
+// forceClose closes every remaining connection (shutdown deadline). A
+// request head still arriving gets a 503 first. It returns how many
+// connections it cut in the middle of a request (a body arriving, a
+// response being written or a reply pending).
+func (w *worker) forceClose() (cut int) {
+	for c := w.reading.head; c != nil; {
+		next := c.next
+		if c.body == nil && !c.lingering && c.ws == nil && len(c.in) > 0 {
+			w.resetOut()
+			c.fail(errShuttingDown)
+			c.flush()
+			c.close(reasonShutdown)
+		}
+		c = next
+	}
+	for _, l := range []*connList{&w.handshakes, &w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle} {
 		for c := l.head; c != nil; {
 			next := c.next
+			if l == &w.writing && c.ws == nil || l == &w.pending || l == &w.reading && c.body != nil {
+				cut++
+			}
 			c.close(reasonShutdown)
 			c = next
 		}
 	}
+	return cut
 }
 
 // connList is an intrusive FIFO of connections sharing one timeout:
