@@ -78,11 +78,23 @@ type conn struct {
 	detach     func(ctx context.Context, nc net.Conn, buffered []byte)
 }
 
+// bodyMode is what a route does with a request body.
+type bodyMode uint8
+
+const (
+	bodyWhole   bodyMode = iota // collect it for Ctx.Body (Routes.Post)
+	bodyStream                  // hand it over piece by piece (Routes.PostStream)
+	bodyDiscard                 // read and check its framing, then answer (any other route)
+)
+
 // bodyState tracks a request body that did not arrive with its head.
 type bodyState struct {
-	r         *route
-	head      []byte // copy of the request head, re-parsed for each callback
-	remaining int64  // Content-Length bytes still to come
+	r         *route // for observers
+	mode      bodyMode
+	h         Handler        // bodyWhole, bodyDiscard: answers once the body is in
+	sh        *StreamHandler // bodyStream
+	head      []byte         // copy of the request head, re-parsed for each callback
+	remaining int64          // Content-Length bytes still to come
 	chunked   bool
 	dec       http1.ChunkedDecoder
 	buf       []byte // whole-body accumulation
@@ -403,23 +415,30 @@ func (c *conn) handle(head, rest []byte) []byte {
 	g := c.l.group(req.Host)
 	if g != nil {
 		x.group = g
+		var allowed uint16 // methods of routes whose path matched but method did not
 		for i := range g.routes {
 			r := &g.routes[i]
 			if !r.match(x) {
 				continue
 			}
+			if !r.methodOK(x) {
+				allowed |= r.methods
+				continue
+			}
 			x.route = r
-			if r.post != nil || r.stream != nil {
-				return c.startBody(r, head, rest)
+			left, handled := r.kind.serve(c, head, rest)
+			if handled {
+				return left
 			}
-			if r.ws != nil {
-				c.upgrade(r, head)
-				break
-			}
-			r.h(x)
-			if x.done() {
-				break
-			}
+		}
+		if !x.done() && allowed != 0 && g.fallback == nil {
+			// The path exists for other methods: 405 with Allow (a group's
+			// own fallback, when it has one, answers instead).
+			x.route = nil
+			x.extra = append(x.extra, "Allow: "...)
+			x.extra = appendAllow(x.extra, allowed)
+			x.extra = append(x.extra, "\r\n"...)
+			x.Text(405, "Method Not Allowed\n")
 		}
 		if !x.done() && g.fallback != nil {
 			x.route = nil
@@ -462,9 +481,9 @@ var (
 	errShuttingDown     = &http1.Error{Status: 503, Reason: "server shutting down"}
 )
 
-// startBody begins receiving the body of a request routed to a POST or
-// stream route.
-func (c *conn) startBody(r *route, head, rest []byte) []byte {
+// startBody begins receiving the body of a request routed to a route
+// that takes bodies (mode says how; h or sh answers).
+func (c *conn) startBody(mode bodyMode, h Handler, sh *StreamHandler, head, rest []byte) []byte {
 	w := c.w
 	x := &w.ctx
 	req := &x.req
@@ -473,29 +492,33 @@ func (c *conn) startBody(r *route, head, rest []byte) []byte {
 	if !req.Chunked && req.ContentLength < 0 {
 		req.ContentLength = 0 // POST without a length: an empty body (RFC 9112 6.3)
 	}
-	if !req.Chunked && int64(len(rest)) >= req.ContentLength && r.post != nil {
+	if mode != bodyStream && !req.Chunked && int64(len(rest)) >= req.ContentLength {
 		// The common case: the whole body came with the head.
-		x.body = rest[:req.ContentLength]
-		c.callPost(r, x, head)
+		if mode == bodyWhole {
+			x.body = rest[:req.ContentLength]
+		} else {
+			x.bodyTotal = req.ContentLength
+		}
+		c.callBodyHandler(mode, h, x, head)
 		return rest[req.ContentLength:]
 	}
 	if req.Expect100 {
 		w.out = append(w.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
 	}
-	b := &bodyState{r: r, head: append([]byte(nil), head...), chunked: req.Chunked}
+	b := &bodyState{r: x.route, mode: mode, h: h, sh: sh, head: append([]byte(nil), head...), chunked: req.Chunked}
 	if !req.Chunked {
 		b.remaining = req.ContentLength
-		if r.post != nil {
+		if mode == bodyWhole {
 			// Grown as the body arrives: a client announcing a large body
 			// and sending nothing costs nothing.
 			b.buf = make([]byte, 0, min(req.ContentLength, 64<<10))
 		}
 	}
 	c.body = b
-	if r.stream != nil {
+	if mode == bodyStream {
 		b.started = true
-		if r.stream.OnStart != nil {
-			r.stream.OnStart(x)
+		if sh.OnStart != nil {
+			sh.OnStart(x)
 		}
 		if x.done() {
 			// Refused at the start: answer and close without reading.
@@ -514,10 +537,18 @@ func (c *conn) startBody(r *route, head, rest []byte) []byte {
 	return rest[n:]
 }
 
-func (c *conn) callPost(r *route, x *Ctx, head []byte) {
-	r.post(x)
+// callBodyHandler answers a request whose body is complete: a Post
+// handler must answer (500 if not); any other route's handler falls back
+// to 404, as routing cannot go on once the body was read.
+func (c *conn) callBodyHandler(mode bodyMode, h Handler, x *Ctx, head []byte) {
+	h(x)
 	if !x.done() {
-		x.fail(errNoResponse)
+		if mode == bodyWhole {
+			x.fail(errNoResponse)
+		} else {
+			x.route = nil
+			x.notFound()
+		}
 	}
 	c.afterHandler(head)
 }
@@ -586,13 +617,17 @@ func (c *conn) bodyPiece(p []byte) bool {
 		c.fail(errBodyTooLarge)
 		return false
 	}
-	if b.r.post != nil {
+	switch b.mode {
+	case bodyWhole:
 		b.buf = append(b.buf, p...)
+		return true
+	case bodyDiscard:
 		return true
 	}
 	x := c.ctxFor(b.head)
-	if b.r.stream.OnData != nil {
-		b.r.stream.OnData(x, p)
+	x.route = b.r
+	if b.sh.OnData != nil {
+		b.sh.OnData(x, p)
 	}
 	if x.done() {
 		c.endBody(false)
@@ -612,16 +647,18 @@ func (c *conn) endBody(ok bool) {
 	}
 	c.body = nil
 	x := c.ctxFor(b.head)
-	if b.r.post != nil {
+	x.route = b.r
+	if b.mode != bodyStream {
 		if ok {
 			x.body = b.buf
-			c.callPost(b.r, x, b.head)
+			x.bodyTotal = b.total
+			c.callBodyHandler(b.mode, b.h, x, b.head)
 		}
 		return
 	}
-	if b.started && b.r.stream.OnEnd != nil {
+	if b.started && b.sh.OnEnd != nil {
 		x.bodyTotal = b.total
-		b.r.stream.OnEnd(x, ok)
+		b.sh.OnEnd(x, ok)
 	}
 	if ok {
 		if !x.done() {

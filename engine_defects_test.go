@@ -5,6 +5,7 @@ package edge
 
 import (
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,4 +98,31 @@ func TestOwnCallbackSendIsBounded(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	<-done
+}
+
+// HEAD follows GET on every route that takes GET (before: a route with
+// methods [POST, GET] answered HEAD 404), and a path that exists for other
+// methods answers 405 with Allow (before: 404).
+func TestMethodsHeadAnd405(t *testing.T) {
+	t.Parallel()
+	_, addr := testServer(t, Config{AllowPost: true}, func(s *Server, l *Listener) {
+		l.Any().Handle(Path("/both"), hello, "POST", "GET")
+		l.Get("/get", hello)
+		l.Any().Post(Path("/post"), func(c *Ctx) { c.Text(201, "made") })
+	})
+	cases := []struct {
+		req, status, allow string
+	}{
+		{"HEAD /both HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "200", ""},
+		{"POST /get HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", "405", "Allow: GET, HEAD\r\n"},
+		{"OPTIONS /get HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "405", "Allow: GET, HEAD\r\n"},
+		{"GET /post HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "405", "Allow: POST\r\n"},
+		{"DELETE /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "404", ""},
+	}
+	for _, c := range cases {
+		got := exchange(t, addr, c.req)
+		if !strings.HasPrefix(got, "HTTP/1.1 "+c.status+" ") || !strings.Contains(got, c.allow) {
+			t.Errorf("%q:\n%s", c.req, got)
+		}
+	}
 }

@@ -38,11 +38,10 @@ type closeRequest struct {
 
 // upgrade answers a request on a stream route: the WebSocket handshake,
 // or the stream's page for plain GETs.
-func (c *conn) upgrade(r *route, head []byte) {
+func (c *conn) upgrade(st *Stream, head []byte) {
 	w := c.w
 	x := &w.ctx
 	req := &x.req
-	st := r.ws
 	wr := ws.Request{
 		Method:     str(req.MethodName),
 		Upgrade:    req.Upgrade,

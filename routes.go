@@ -121,20 +121,21 @@ type route struct {
 	name    string // for observers and logs: Routes.Name, or the matcher
 	methods uint16 // bit per http1.Method; 0 = any
 	m       Matcher
-	h       Handler
-	post    Handler
-	stream  *StreamHandler
-	ws      *Stream
+	kind    routeKind
 }
 
 func methodBit(m http1.Method) uint16 { return 1 << m }
 
 var getHead = methodBit(http1.MethodGET) | methodBit(http1.MethodHEAD)
 
+// methodOK reports whether the route takes the request's method.
+func (r *route) methodOK(x *Ctx) bool {
+	return r.methods == 0 || r.methods&methodBit(x.req.Method) != 0
+}
+
+// match reports whether the route's matcher takes the request's path
+// (the method is checked apart, for 405).
 func (r *route) match(x *Ctx) bool {
-	if r.methods != 0 && r.methods&methodBit(x.req.Method) == 0 {
-		return false
-	}
 	m := &r.m
 	path := str(x.req.Path)
 	switch {
@@ -264,7 +265,7 @@ func (g *Routes) Get(path string, h Handler) *Routes {
 // Handle routes requests matched by m, with one of methods (none: any
 // method), to h.
 func (g *Routes) Handle(m Matcher, h Handler, methods ...string) *Routes {
-	g.add(route{methods: methodMask(methods), m: m, h: h})
+	g.add(route{methods: methodMask(methods), m: m, kind: handlerRoute{h}})
 	return g
 }
 
@@ -272,14 +273,14 @@ func (g *Routes) Handle(m Matcher, h Handler, methods ...string) *Routes {
 // with Ctx.Body (at most Config.MaxBodySize bytes; larger gets 413).
 // Config.AllowPost must be set, or every POST gets 405.
 func (g *Routes) Post(m Matcher, h Handler) *Routes {
-	g.add(route{methods: methodBit(http1.MethodPOST), m: m, post: h})
+	g.add(route{methods: methodBit(http1.MethodPOST), m: m, kind: postRoute{h}})
 	return g
 }
 
 // PostStream routes POST requests matched by m to a streaming body
 // handler.
 func (g *Routes) PostStream(m Matcher, sh StreamHandler) *Routes {
-	g.add(route{methods: methodBit(http1.MethodPOST), m: m, stream: &sh})
+	g.add(route{methods: methodBit(http1.MethodPOST), m: m, kind: bodyStreamRoute{&sh}})
 	return g
 }
 
@@ -338,6 +339,7 @@ func (g *Routes) Fallback(h Handler) *Routes {
 	return g
 }
 
+// methodMask is the set of methods; HEAD follows GET (RFC 9110 9.3.2).
 func methodMask(methods []string) uint16 {
 	var m uint16
 	for _, s := range methods {
@@ -347,7 +349,31 @@ func methodMask(methods []string) uint16 {
 		}
 		m |= methodBit(mm)
 	}
+	if m&methodBit(http1.MethodGET) != 0 {
+		m |= methodBit(http1.MethodHEAD)
+	}
 	return m
+}
+
+// methodNames lists the methods of mask for an Allow header.
+var methodNames = [...]string{http1.MethodGET: "GET", http1.MethodHEAD: "HEAD", http1.MethodPOST: "POST",
+	http1.MethodPUT: "PUT", http1.MethodDELETE: "DELETE", http1.MethodCONNECT: "CONNECT",
+	http1.MethodOPTIONS: "OPTIONS", http1.MethodTRACE: "TRACE", http1.MethodPATCH: "PATCH"}
+
+// appendAllow appends the methods of mask, comma-separated.
+func appendAllow(dst []byte, mask uint16) []byte {
+	first := true
+	for m, name := range methodNames {
+		if name == "" || mask&(1<<m) == 0 {
+			continue
+		}
+		if !first {
+			dst = append(dst, ", "...)
+		}
+		first = false
+		dst = append(dst, name...)
+	}
+	return dst
 }
 
 func methodByName(s string) http1.Method {

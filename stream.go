@@ -61,7 +61,7 @@ func (g *Routes) Stream(path string, st *Stream) *Routes {
 	if cp.QueueBytes <= 0 {
 		cp.QueueBytes = 1 << 20
 	}
-	g.add(route{methods: getHead, m: Path(path), ws: &cp})
+	g.add(route{methods: getHead, m: Path(path), kind: streamRoute{&cp}})
 	return g
 }
 
