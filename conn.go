@@ -892,6 +892,9 @@ func (c *conn) close(why closeReason) {
 	} else if c.id != 0 {
 		s.hub.Unregister(c.id)
 	}
+	if s.perAddr != nil && c.remote.IsValid() {
+		s.perAddr.release(c.remote.Addr())
+	}
 	w.stats.closed[why].Add(1)
 	if s.obs != nil {
 		s.obs.ConnClosed(c.obsConn(), reasonNames[why])

@@ -4,7 +4,11 @@ package edge
 // over real loopback sockets.
 
 import (
+	"bufio"
+	"errors"
+	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -124,5 +128,75 @@ func TestMethodsHeadAnd405(t *testing.T) {
 		if !strings.HasPrefix(got, "HTTP/1.1 "+c.status+" ") || !strings.Contains(got, c.allow) {
 			t.Errorf("%q:\n%s", c.req, got)
 		}
+	}
+}
+
+// A connection that never sends a byte is closed after FirstByteTimeout,
+// not held for the whole IdleTimeout; one that sent a request stays for
+// IdleTimeout.
+func TestFirstByteTimeout(t *testing.T) {
+	t.Parallel()
+	_, addr := testServer(t, Config{FirstByteTimeout: time.Second, IdleTimeout: time.Minute}, func(s *Server, l *Listener) {
+		l.Get("/", hello)
+	})
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	used, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer used.Close()
+	io.WriteString(used, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, err := readResponsesErr(bufio.NewReader(used)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent connection: %v after %v", err, time.Since(start))
+	}
+	used.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := used.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a connection that made a request was closed early: %v", err)
+	}
+}
+
+// MaxConnsPerAddr: one address cannot hold more connections than that.
+func TestMaxConnsPerAddr(t *testing.T) {
+	t.Parallel()
+	s, addr := testServer(t, Config{MaxConnsPerAddr: 3}, func(s *Server, l *Listener) { l.Get("/", hello) })
+	var held []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Open < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("connections not accepted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 503") {
+		t.Fatalf("fourth connection from one address: %q, want a 503", got)
+	}
+	held[0].Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		got := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if strings.HasPrefix(got, "HTTP/1.1 200") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a close, a new connection still gets %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

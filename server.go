@@ -54,6 +54,17 @@ type Config struct {
 	// networks). A negative ShutdownTimeout makes Run close every
 	// connection at once.
 	IdleTimeout time.Duration
+	// FirstByteTimeout closes a new connection (after its TLS handshake)
+	// that sends no byte of a first request for this long: silent sockets
+	// cannot hold ClientMax for IdleTimeout. Zero means 10 s; negative
+	// leaves such connections to IdleTimeout; it is never longer than
+	// IdleTimeout.
+	FirstByteTimeout time.Duration
+	// MaxConnsPerAddr bounds the connections open at once from one client
+	// address (TCP listeners; the real address behind PROXY protocol); over
+	// it a connection is refused like one over ClientMax. Zero means no
+	// bound.
+	MaxConnsPerAddr int
 	// ReadTimeout bounds how long a request head may take from its first
 	// byte, and how long a request body may go without progress; expiry
 	// answers 408 and closes (slowloris). Zero means 15 s.
@@ -136,6 +147,7 @@ func (c *Config) withDefaults() Config {
 		}
 	}
 	def(&cfg.IdleTimeout, 120*time.Second)
+	def(&cfg.FirstByteTimeout, 10*time.Second)
 	def(&cfg.ReadTimeout, 15*time.Second)
 	def(&cfg.WriteTimeout, 30*time.Second)
 	def(&cfg.PendingTimeout, 60*time.Second)
@@ -192,7 +204,8 @@ type Server struct {
 	nconns  atomic.Int64
 	obs     observe.Observer // cfg.Observer
 
-	clientMax int64 // Config.ClientMax, or what the descriptor limit allows
+	clientMax int64       // Config.ClientMax, or what the descriptor limit allows
+	perAddr   *addrCounts // Config.MaxConnsPerAddr; nil when unbounded
 
 	mu       sync.Mutex
 	started  bool
@@ -215,6 +228,9 @@ func New(cfg *Config) *Server {
 	c := cfg.withDefaults()
 	s := &Server{cfg: c, log: c.Logger, obs: c.Observer, clock: http1.NewClock(), hub: broadcast.NewHub(broadcast.Config{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if c.MaxConnsPerAddr > 0 {
+		s.perAddr = &addrCounts{limit: int32(c.MaxConnsPerAddr)}
+	}
 	s.headers = append(builtinHeaders[:numBuiltinHeaders:numBuiltinHeaders], c.Headers...)
 	return s
 }

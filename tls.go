@@ -278,7 +278,7 @@ func (c *conn) handshakeDone(tc tlsbackend.Conn, err error) {
 	c.sni = strings.ToLower(st.ServerName)
 	c.tlsVersion = st.Version
 	c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
-	c.moveTo(&c.w.idle)
+	c.moveTo(&c.w.fresh)
 	// Application data may have arrived with the handshake's last flight
 	// and sit decrypted-to-be inside the TLS connection: read now.
 	c.read()

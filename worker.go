@@ -48,6 +48,7 @@ type worker struct {
 	wsIdle connList // WebSocket connections (pinged when they expire)
 
 	handshakes connList // TLS handshakes in progress (their goroutine times them out)
+	fresh      connList // new connections that sent no request byte yet
 
 	current *conn // the connection whose event is being handled
 
@@ -82,6 +83,12 @@ func newWorker(s *Server, id int) (*worker, error) {
 	}
 	w.loop = loop
 	w.idle.timeout = s.cfg.IdleTimeout
+	// A new connection waits for its first byte at most as long as an
+	// idle keep-alive connection waits for its next request.
+	w.fresh.timeout = s.cfg.FirstByteTimeout
+	if w.fresh.timeout < 0 || s.cfg.IdleTimeout > 0 && s.cfg.IdleTimeout < w.fresh.timeout {
+		w.fresh.timeout = s.cfg.IdleTimeout
+	}
 	w.reading.timeout = s.cfg.ReadTimeout
 	w.writing.timeout = s.cfg.WriteTimeout
 	w.pending.timeout = s.cfg.PendingTimeout
@@ -149,7 +156,17 @@ func (h *listenHandler) OnEvent(events uint32) {
 			continue
 		}
 		w.stats.accepted.Add(1)
-		w.newConn(fd, h.l, sockaddrToAddrPort(&rsa))
+		remote := sockaddrToAddrPort(&rsa)
+		if s.perAddr != nil && remote.IsValid() && !s.perAddr.acquire(remote.Addr()) {
+			s.nconns.Add(-1)
+			w.stats.refused.Add(1)
+			if s.obs != nil {
+				s.obs.ConnRefused(h.l.name, observe.RefusePerAddr)
+			}
+			refuse(fd, h.l.tls != nil)
+			continue
+		}
+		w.newConn(fd, h.l, remote)
 	}
 }
 
@@ -223,7 +240,7 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 		// On a list too, so that shutdown finds it.
 		w.handshakes.push(c, w.loop.Now())
 	} else {
-		w.idle.push(c, w.loop.Now())
+		w.fresh.push(c, w.loop.Now())
 	}
 	if !started {
 		c.close(reasonShutdown)
@@ -236,6 +253,7 @@ func (w *worker) tick(now time.Time) {
 		h.resume()
 	}
 	w.idle.expire(now, func(c *conn) { c.close(reasonIdle) })
+	w.fresh.expire(now, func(c *conn) { c.close(reasonIdle) })
 	w.reading.expire(now, func(c *conn) { c.timeoutRead() })
 	w.writing.expire(now, func(c *conn) { c.close(reasonWriteTimeout) })
 	w.pending.expire(now, func(c *conn) { c.timeoutPending() })
@@ -253,7 +271,7 @@ func (w *worker) beginShutdown() {
 	}
 	// Connections between requests (and TLS handshakes, which carry none
 	// yet) close now: they must not hold shutdown.
-	for _, l := range []*connList{&w.idle, &w.handshakes} {
+	for _, l := range []*connList{&w.idle, &w.fresh, &w.handshakes} {
 		for c := l.head; c != nil; {
 			next := c.next
 			c.close(reasonShutdown)
@@ -298,7 +316,7 @@ func (w *worker) forceClose() (cut int) {
 		}
 		c = next
 	}
-	for _, l := range []*connList{&w.handshakes, &w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle} {
+	for _, l := range []*connList{&w.handshakes, &w.fresh, &w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle} {
 		for c := l.head; c != nil; {
 			next := c.next
 			if l == &w.writing && c.ws == nil || l == &w.pending || l == &w.reading && c.body != nil {
