@@ -54,19 +54,19 @@ type Config struct {
 
 // Stats are the backplane's counters.
 type Stats struct {
-	Connected      bool   // the NATS connection is up now
-	Subscriptions  int    // tags subscribed to now
-	Published      uint64 // messages published to NATS
-	PublishGap     uint64 // messages not published because NATS was unreachable
-	PublishDropped uint64 // messages dropped because the publish queue was full
-	PublishErrors  uint64 // other publish failures (too large, ...)
-	Received       uint64 // messages received from NATS
-	Delivered      uint64 // local clients queued by received messages (one per receiver)
-	Echoes         uint64 // own messages received back and dropped
-	BadMessages    uint64 // received messages dropped: undecodable subject
-	SlowConsumer   uint64 // received messages dropped by a full receive queue
-	Disconnects    uint64 // times the connection was lost
-	Reconnects     uint64 // times it came back
+	Connected      bool   `json:"connected"`       // the NATS connection is up now
+	Subscriptions  int    `json:"subscriptions"`   // tags subscribed to now
+	Published      uint64 `json:"published"`       // messages published to NATS
+	PublishGap     uint64 `json:"publish_gap"`     // messages not published because NATS was unreachable
+	PublishDropped uint64 `json:"publish_dropped"` // messages dropped because the publish queue was full
+	PublishErrors  uint64 `json:"publish_errors"`  // other publish failures (too large, ...)
+	Received       uint64 `json:"received"`        // messages received from NATS
+	Delivered      uint64 `json:"delivered"`       // local clients queued by received messages (one per receiver)
+	Echoes         uint64 `json:"echoes"`          // own messages received back and dropped
+	BadMessages    uint64 `json:"bad_messages"`    // received messages dropped: undecodable subject
+	SlowConsumer   uint64 `json:"slow_consumer"`   // received messages dropped by a full receive queue
+	Disconnects    uint64 `json:"disconnects"`     // times the connection was lost
+	Reconnects     uint64 `json:"reconnects"`      // times it came back
 }
 
 // NATS is a broadcast.Backplane over a NATS connection.

@@ -52,6 +52,9 @@ type Config struct {
 	// Close starts the closing handshake of a WebSocket client
 	// (edge.Server.CloseClient). Nil: disconnect answers 501.
 	Close func(id broadcast.ClientID, code uint16, reason string) error
+	// Backplane, if not nil, returns the backplane's counters
+	// (backplane.NATS.Stats), shown under "backplane" in /api/stats.
+	Backplane func() any
 	// Token, if set, is required as "Authorization: Bearer TOKEN" (the
 	// admin listener may check it already).
 	Token string
@@ -434,13 +437,18 @@ func (h *Handler) tag(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 	st := h.cfg.Hub.Stats()
-	writeJSON(w, http.StatusOK, struct {
-		Clients int    `json:"clients"`
-		Tags    int    `json:"tags"`
-		Sent    uint64 `json:"sent"`
-		Dropped uint64 `json:"dropped"`
-		Gone    uint64 `json:"gone"`
-	}{st.Clients, st.Tags, st.Sent, st.Dropped, st.Gone})
+	ans := struct {
+		Clients   int    `json:"clients"`
+		Tags      int    `json:"tags"`
+		Sent      uint64 `json:"sent"`
+		Dropped   uint64 `json:"dropped"`
+		Gone      uint64 `json:"gone"`
+		Backplane any    `json:"backplane,omitempty"`
+	}{Clients: st.Clients, Tags: st.Tags, Sent: st.Sent, Dropped: st.Dropped, Gone: st.Gone}
+	if h.cfg.Backplane != nil {
+		ans.Backplane = h.cfg.Backplane()
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 // body reads the bounded request body.

@@ -89,7 +89,8 @@ func startNode(t *testing.T, name string, natsURL string) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bp.Close() })
-	h, err := control.New(control.Config{Hub: srv.Hub(), Close: srv.CloseClient, Token: "s3cret"})
+	h, err := control.New(control.Config{Hub: srv.Hub(), Close: srv.CloseClient, Token: "s3cret",
+		Backplane: func() any { return bp.Stats() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +334,10 @@ func TestBackplaneNATSDownAndBack(t *testing.T) {
 	expectExactly(t, "b1", b1, []string{"t:before", "t:after"})
 	if st := a.bp.Stats(); st.Disconnects < 1 || st.PublishGap != 1 {
 		t.Fatalf("node a stats %+v", st)
+	}
+	// The control API shows the gap too.
+	if code, v := a.api(t, "GET", "/api/stats", ""); code != 200 || v["backplane"].(map[string]any)["publish_gap"] != float64(1) {
+		t.Fatalf("stats: %d %v", code, v)
 	}
 }
 
