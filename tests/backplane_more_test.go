@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -69,4 +70,32 @@ func TestBackplaneNodeKilled(t *testing.T) {
 	a.srv.SendTag("room:z", ws.OpText, []byte("after-kill"))
 	expectExactly(t, "a1", a1, []string{"t:after-kill"})
 	expectExactly(t, "b1", b1, []string{"t:after-kill"})
+}
+
+// TestBackplaneNATSLate starts the nodes before NATS: they connect when
+// it comes up, with the subscriptions of the tags joined meanwhile.
+func TestBackplaneNATSLate(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	a, b := startNode(t, "a", natsURL), startNode(t, "b", natsURL)
+	a1, b1 := dial(t, a, "room:late"), dial(t, b, "room:late")
+	if n := a.srv.SendTag("room:late", ws.OpText, []byte("local")); n != 1 {
+		t.Fatalf("SendTag before NATS queued %d, want 1", n)
+	}
+	ns, _ := startNATS(t, port)
+	defer ns.Shutdown()
+	waitSubscribed(t, a, 1)
+	waitSubscribed(t, b, 1)
+	b.srv.SendTag("room:late", ws.OpText, []byte("remote"))
+	expectExactly(t, "a1", a1, []string{"t:local", "t:remote"})
+	expectExactly(t, "b1", b1, []string{"t:remote"})
+	if st := a.bp.Stats(); st.PublishGap != 1 {
+		t.Fatalf("node a stats %+v, want the message sent before NATS counted as gap", st)
+	}
 }
