@@ -33,7 +33,7 @@ import (
 
 // startNATS runs an embedded nats-server on loopback (port 0: a random
 // one) and returns it with its port.
-func startNATS(t *testing.T, port int) (*natsserver.Server, int) {
+func startNATS(t testing.TB, port int) (*natsserver.Server, int) {
 	t.Helper()
 	if port == 0 {
 		port = -1
@@ -59,7 +59,7 @@ type node struct {
 	admin *httptest.Server
 }
 
-func startNode(t *testing.T, name string, natsURL string) *node {
+func startNode(t testing.TB, name string, natsURL string) *node {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	srv := edge.New(&edge.Config{Logger: log})
