@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -63,8 +62,6 @@ type Config struct {
 	// MaxBatch bounds the messages of one batch publish. Zero:
 	// DefaultMaxBatch.
 	MaxBatch int
-	// Logger receives refused requests at debug level. Nil: slog.Default().
-	Logger *slog.Logger
 }
 
 // Handler serves the control API under /api/.
@@ -83,9 +80,6 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST /api/publish", h.publish)
