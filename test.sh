@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 need=()
-for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium; do
+# nats-server: the backplane test with the Debian binary (tests/backplane_test.go).
+for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -41,6 +41,14 @@
 // slices (with an index map once large), so SendTag copies them under a
 // read lock and sends without any lock.
 //
+// # Backplane
+//
+// With a Backplane attached (SetBackplane; package backplane implements
+// it over NATS), the Hub tells it when a tag gets its first client and
+// loses its last, and hands it every SendTag message after the local
+// fan-out; messages from other nodes come back in through DeliverTag,
+// which fans out locally only. So each node delivers each message once.
+//
 // Lock order (cf. nats-server's locksordering.txt):
 //
 //	clientShard.mu -> tagShard.mu

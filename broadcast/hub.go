@@ -108,6 +108,7 @@ type Hub struct {
 	next     atomic.Uint32 // round-robin client shard for Register
 	clients  []clientShard
 	tags     []tagShard
+	bp       atomic.Pointer[bpHolder] // the Backplane, if any (see SetBackplane)
 }
 
 // cacheLine pads shards apart so that their locks and counters do not
@@ -251,14 +252,15 @@ func (h *Hub) untagAll(id ClientID, sl *clientSlot) {
 	for _, t := range sl.tags.keys {
 		ts := h.tagShard(t)
 		ts.mu.Lock()
-		ts.remove(t, id)
+		h.removePair(ts, t, id)
 		ts.mu.Unlock()
 	}
 	sl.tags.reset()
 }
 
-// remove deletes the pair (t, id) on the tag side. ts.mu is write-locked.
-func (ts *tagShard) remove(t Tag, id ClientID) {
+// removePair deletes the pair (t, id) on the tag side, telling the
+// Backplane when t loses its last client. ts.mu is write-locked.
+func (h *Hub) removePair(ts *tagShard, t Tag, id ClientID) {
 	m := ts.tags[t]
 	if m == nil || !m.remove(id) {
 		return
@@ -266,6 +268,9 @@ func (ts *tagShard) remove(t Tag, id ClientID) {
 	if m.ids.len() == 0 {
 		delete(ts.tags, t)
 		ts.n.Add(-1)
+		if b := h.backplane(); b != nil {
+			b.Unsubscribe(t)
+		}
 	}
 }
 
@@ -354,6 +359,9 @@ func (h *Hub) SetTag(id ClientID, t Tag) bool {
 		m = new(members)
 		ts.tags[t] = m
 		ts.n.Add(1)
+		if b := h.backplane(); b != nil {
+			b.Subscribe(t)
+		}
 	}
 	m.add(id, sl.sink)
 	ts.mu.Unlock()
@@ -383,7 +391,7 @@ func (h *Hub) delPair(sl *clientSlot, id ClientID, t Tag, ts *tagShard) {
 		ts = h.tagShard(t)
 	}
 	ts.mu.Lock()
-	ts.remove(t, id)
+	h.removePair(ts, t, id)
 	ts.mu.Unlock()
 }
 
@@ -498,8 +506,20 @@ func (h *Hub) RangeTags(id ClientID, f func(Tag) bool) {
 // the tag's Sinks under the tag shard's read lock, then calls them with no
 // lock held. A client unregistered meanwhile may still be called; its Sink
 // reports Gone.
+//
+// With a Backplane (SetBackplane), SendTag then hands m to its Publish,
+// whether or not t has local clients, for the other nodes' clients of t.
 func (h *Hub) SendTag(t Tag, m *Message) int {
 	h.init()
+	n := h.sendLocal(t, m)
+	if b := h.backplane(); b != nil {
+		b.Publish(t, m)
+	}
+	return n
+}
+
+// sendLocal is SendTag to this Hub's clients only.
+func (h *Hub) sendLocal(t Tag, m *Message) int {
 	ts := h.tagShard(t)
 	var sent, full, gone uint64
 	ts.mu.RLock()

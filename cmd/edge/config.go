@@ -42,6 +42,7 @@ type fileConfig struct {
 	tls       tlsSettings
 	listeners []*listenerConfig
 	acme      *acmeSettings // acmeClient: (acme.go); nil = none
+	nats      *natsSettings // nats: (nats.go); nil = none
 
 	// Made by build, for main to start and stop.
 	stores     []*sni.Store
@@ -531,6 +532,7 @@ var topKeys = []string{
 	"headerContentType", "errorCloseMode", "debug", "logFormat", "listeners",
 	"certsPath", "privKeyFile", "fullChainFile", "sslRoutesHost", "tls",
 	"acmeClient", "pingInterval",
+	"nats", // nats.go
 }
 
 func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
@@ -658,6 +660,8 @@ func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
 			d.tlsBlock(f, &fc.tls)
 		case "acmeClient":
 			d.acmeClient(f, fc) // acme.go
+		case "nats":
+			d.natsBlock(f, fc) // nats.go
 		}
 	}
 	if listeners.val == nil {

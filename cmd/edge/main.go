@@ -117,6 +117,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// into certsPath, where the stores above pick them up, until shutdown.
 	stopACME := fc.runACME(ctx)
 	defer stopACME()
+	// The NATS backplane (nats.go) shares tags with the other nodes.
+	stopNATS, err := fc.runNATS(srv, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "edge: %v\n", err)
+		return 1
+	}
+	defer stopNATS()
 	go func() {
 		<-ctx.Done()
 		logger.Info("edge: shutting down")
