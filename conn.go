@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -75,7 +76,10 @@ type conn struct {
 	isPending  bool     // waiting for an async reply
 	closed     bool
 	qblocked   bool // WebSocket: the socket did not take all of a queue write
-	detach     func(ctx context.Context, nc net.Conn, buffered []byte)
+	detach     func(ctx context.Context, t *Takeover)
+	taken      bool // TLS: taken over by a goroutine that does blocking I/O through tr
+
+	takeMethod, takeTarget, takeHost string // the head's pieces for Takeover
 }
 
 // bodyMode is what a route does with a request body.
@@ -117,7 +121,7 @@ func (c *conn) OnEvent(ev uint32) {
 	}
 	c.w.current = c
 	defer c.w.clearCurrent()
-	if c.handshaking {
+	if c.handshaking || c.taken {
 		c.tr.signal()
 		return
 	}
@@ -465,6 +469,8 @@ func (c *conn) afterHandler(head []byte) {
 	}
 	if x.detachFn != nil {
 		c.detach = x.detachFn
+		c.head = append(c.head[:0], head...)
+		c.takeMethod, c.takeTarget, c.takeHost = string(x.req.MethodName), string(x.req.Target), string(x.req.Host)
 	}
 	if x.closeSet {
 		c.closeAfter = true
@@ -864,7 +870,7 @@ func (c *conn) close(why closeReason) {
 	if c.list != nil {
 		c.list.remove(c)
 	}
-	if c.tls != nil && !c.handshaking && why == reasonDone {
+	if c.tls != nil && !c.handshaking && !c.taken && why == reasonDone {
 		// Best effort close_notify before the FIN.
 		c.tr.out = c.tr.out[:0]
 		if c.tls.CloseWrite() == nil && len(c.tr.out) > 0 {
@@ -873,9 +879,9 @@ func (c *conn) close(why closeReason) {
 	}
 	if why != reasonDetach {
 		w.loop.Remove(c.fd)
-		if c.handshaking {
-			// The handshake goroutine may still use the descriptor: stop it,
-			// and close the descriptor here only if it is done with it.
+		if c.handshaking || c.taken {
+			// A goroutine (handshake, takeover) may still use the descriptor:
+			// stop it, and close the descriptor here only if it is done.
 			t := c.tr
 			t.connClosed.Store(true)
 			t.kill()
@@ -906,13 +912,29 @@ func (c *conn) close(why closeReason) {
 	}
 }
 
-// handOver gives the socket to a goroutine running the route's detach
-// function, with whatever input was read after the request.
+// handOver gives the connection to a goroutine running the route's
+// takeover function, with the head and whatever input was read after it.
+// A plain socket leaves the loop (a dup'ed descriptor, as net.Conn); a
+// TLS connection stays registered, the loop forwarding readiness to the
+// goroutine's blocking reads and writes through the TLS stream.
 func (c *conn) handOver() {
 	w := c.w
 	s := w.srv
 	fn := c.detach
-	buffered := append([]byte(nil), c.in...)
+	t := &Takeover{
+		Head:     append([]byte(nil), c.head...),
+		Method:   c.takeMethod,
+		Target:   c.takeTarget,
+		Host:     c.takeHost,
+		Buffered: append([]byte(nil), c.in...),
+		TLS:      c.tls != nil,
+		Remote:   c.remote,
+	}
+	c.head, c.in = nil, nil
+	if c.tls != nil {
+		c.handOverTLS(fn, t)
+		return
+	}
 	f := os.NewFile(uintptr(c.fd), "edge-conn")
 	w.loop.Remove(c.fd)
 	nc, err := net.FileConn(f) // dups the descriptor
@@ -923,12 +945,75 @@ func (c *conn) handOver() {
 		s.log.Warn("edge: detach", "err", err)
 		return
 	}
+	t.Conn = nc
 	if !s.startGoroutine(func(ctx context.Context) {
 		defer s.nconns.Add(-1)
 		defer nc.Close()
-		fn(ctx, nc, buffered)
+		fn(ctx, t)
 	}) {
 		nc.Close()
 		s.nconns.Add(-1)
 	}
+}
+
+// handOverTLS runs fn over the decrypted stream; the connection closes
+// when fn closes it or returns.
+func (c *conn) handOverTLS(fn func(context.Context, *Takeover), t *Takeover) {
+	w := c.w
+	s := w.srv
+	tr := c.tr
+	tr.blocking.Store(true)
+	tr.running.Store(true)
+	c.taken = true
+	c.detach = nil
+	c.events = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	w.loop.Modify(c.fd, c.events)
+	c.moveTo(&w.taken)
+	gen := c.gen
+	tc := &takenConn{Conn: c.tls, tr: tr}
+	t.Conn = tc
+	ok := s.startGoroutine(func(ctx context.Context) {
+		stop := context.AfterFunc(ctx, tr.kill)
+		defer stop()
+		fn(ctx, t)
+		tc.Close()
+		tr.running.Store(false)
+		if tr.connClosed.Load() {
+			if tr.claim() {
+				unix.Close(tr.fd)
+			}
+			return
+		}
+		if w.submitConn(c, gen, func() { c.close(reasonDone) }) != nil {
+			tr.kill()
+			if tr.claim() {
+				unix.Close(tr.fd)
+				if !tr.connClosed.Load() {
+					s.nconns.Add(-1)
+				}
+			}
+		}
+	})
+	if !ok {
+		tr.running.Store(false)
+		c.close(reasonShutdown)
+	}
+}
+
+// takenConn is the TLS stream given to a takeover: Close sends
+// close_notify once; the loop closes the socket when the taker is done.
+type takenConn struct {
+	tlsbackend.Conn
+	tr   *transport
+	once sync.Once
+}
+
+// Close sends close_notify and makes blocked and later reads and writes
+// fail (on another goroutine too).
+func (t *takenConn) Close() error {
+	t.once.Do(func() {
+		t.Conn.CloseWrite()
+		t.tr.kill()
+	})
+	return nil
 }

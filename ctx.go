@@ -42,7 +42,7 @@ type Ctx struct {
 
 	pendingSet bool
 	closeSet   bool
-	detachFn   func(ctx context.Context, nc net.Conn, buffered []byte)
+	detachFn   func(ctx context.Context, t *Takeover)
 }
 
 const maxParams = 8
@@ -230,10 +230,40 @@ func (x *Ctx) Pending() ClientID {
 
 // Detach takes the connection away from the HTTP engine once the handler
 // returns: the response written so far is sent first, then fn runs in its
-// own goroutine with the socket and the bytes the client sent after this
-// request's head. ctx is cancelled when the server shuts down; fn owns nc
-// and must close it. This is how proxies and WebSocket streams take over.
+// own goroutine with the connection and the bytes the client sent after
+// this request's head. ctx is cancelled when the server shuts down; fn
+// owns nc and must close it. On a TLS listener nc is the decrypted stream.
+// Takeover gives the request head too.
 func (x *Ctx) Detach(fn func(ctx context.Context, nc net.Conn, buffered []byte)) {
+	x.Takeover(func(ctx context.Context, t *Takeover) { fn(ctx, t.Conn, t.Buffered) })
+}
+
+// Takeover is a connection handed over by Ctx.Takeover.
+type Takeover struct {
+	// Conn is the client connection: the socket on plain listeners, the
+	// decrypted stream on TLS listeners. The taker must close it. On TLS
+	// listeners read and write deadlines are not supported (a deadline in
+	// the past aborts blocked I/O; Close does too).
+	Conn net.Conn
+	// Head is the request head as received: request line and every header
+	// line (not only the declared ones), up to and including the empty
+	// line.
+	Head []byte
+	// Method, Target and Host are the parsed pieces of Head.
+	Method, Target, Host string
+	// Buffered is what the client sent after the head (and its body, when a
+	// route already read it), to be processed before reading Conn.
+	Buffered []byte
+	// TLS reports whether Conn is a TLS stream.
+	TLS bool
+	// Remote is the client's address (the real one behind PROXY protocol).
+	Remote netip.AddrPort
+}
+
+// Takeover is Detach with the request head: once the handler returns and
+// the response written so far went out, fn runs in its own goroutine with
+// t. ctx is cancelled when the server shuts down.
+func (x *Ctx) Takeover(fn func(ctx context.Context, t *Takeover)) {
 	x.detachFn = fn
 }
 

@@ -49,6 +49,7 @@ type worker struct {
 
 	handshakes connList // TLS handshakes in progress (their goroutine times them out)
 	fresh      connList // new connections that sent no request byte yet
+	taken      connList // TLS connections taken over by a goroutine (no timeout: theirs)
 
 	current *conn // the connection whose event is being handled
 
@@ -316,7 +317,7 @@ func (w *worker) forceClose() (cut int) {
 		}
 		c = next
 	}
-	for _, l := range []*connList{&w.handshakes, &w.fresh, &w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle} {
+	for _, l := range []*connList{&w.handshakes, &w.fresh, &w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle, &w.taken} {
 		for c := l.head; c != nil; {
 			next := c.next
 			if l == &w.writing && c.ws == nil || l == &w.pending || l == &w.reading && c.body != nil {
