@@ -51,7 +51,6 @@ type worker struct {
 	fresh      connList // new connections that sent no request byte yet
 	taken      connList // TLS connections taken over by a goroutine (no timeout: theirs)
 
-	current *conn // the connection whose event is being handled
 
 	dmu          sync.Mutex
 	dirty        []*connHandle // connections with queued messages to write
@@ -394,8 +393,6 @@ func (w *worker) outSize() int {
 	return n
 }
 
-// clearCurrent ends the handling of one connection's event.
-func (w *worker) clearCurrent() { w.current = nil }
 
 // resetOut starts assembling output for a new connection.
 func (w *worker) resetOut() {

@@ -1,0 +1,113 @@
+package edge
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Output: what a processing round assembled goes out with one writev; what
+// the socket does not take waits in c.pend for EPOLLOUT.
+
+// flush writes the worker's output for this connection; what the socket
+// does not take is kept in c.pend and the connection waits for EPOLLOUT.
+func (c *conn) flush() {
+	c.w.sealOut()
+	c.writeBufs()
+}
+
+// writeBufs writes w.bufs (w.bufRef marks immutable pieces) after any
+// pending output, keeping what the socket does not take in c.pend.
+func (c *conn) writeBufs() {
+	w := c.w
+	if c.tls != nil && (len(w.bufs) > 0 || len(c.tr.out) > 0) {
+		c.sealTLS()
+	}
+	if len(w.bufs) == 0 {
+		return
+	}
+	total := 0
+	for _, b := range w.bufs {
+		total += len(b)
+	}
+	n := 0
+	if len(c.pend) == 0 {
+		var e syscall.Errno
+		n, e = w.writev(c.fd, w.bufs)
+		if e != 0 && e != unix.EAGAIN && e != unix.EINTR {
+			c.close(reasonWriteError)
+			return
+		}
+		w.stats.bytesOut.Add(uint64(n))
+		if n == total {
+			return
+		}
+	}
+	// Earlier output still waits (a reply while a response was blocked)
+	// or the socket did not take everything: queue behind it, in order.
+	// Keep the rest: copies of the worker buffer, references to
+	// immutable bodies.
+	var owned int
+	skip := n
+	for i, b := range w.bufs {
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		b = b[skip:]
+		skip = 0
+		if !w.bufRef[i] {
+			owned += len(b)
+		}
+	}
+	store := make([]byte, 0, owned)
+	skip = n
+	for i, b := range w.bufs {
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		b = b[skip:]
+		skip = 0
+		if w.bufRef[i] {
+			c.pend = append(c.pend, b)
+		} else {
+			start := len(store)
+			store = append(store, b...)
+			c.pend = append(c.pend, store[start:len(store):len(store)])
+		}
+	}
+	// EPOLLOUT only: a client that half-closed and stops reading would make
+	// EPOLLRDHUP fire on every wake-up.
+	c.setEvents(unix.EPOLLOUT)
+	if c.list != &w.writing {
+		c.moveTo(&w.writing)
+	}
+}
+
+// flushPending writes c.pend; it reports whether all of it went out.
+func (c *conn) flushPending() bool {
+	w := c.w
+	n, e := w.writev(c.fd, c.pend)
+	if e != 0 && e != unix.EAGAIN && e != unix.EINTR {
+		c.close(reasonWriteError)
+		return false
+	}
+	w.stats.bytesOut.Add(uint64(n))
+	for n > 0 && len(c.pend) > 0 {
+		if n >= len(c.pend[0]) {
+			n -= len(c.pend[0])
+			c.pend[0] = nil
+			c.pend = c.pend[1:]
+			continue
+		}
+		c.pend[0] = c.pend[0][n:]
+		n = 0
+	}
+	if len(c.pend) > 0 {
+		c.moveTo(&w.writing) // progress: a fresh write deadline
+		return false
+	}
+	c.pend = nil
+	return true
+}

@@ -1,0 +1,323 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/edge-rt/edge/observe"
+	"github.com/edge-rt/edge/tlsbackend"
+	"golang.org/x/sys/unix"
+)
+
+// The TLS phase: the transport under the build's TLS backend, the
+// handshake (a goroutine per handshake; backends with tlsbackend.Session
+// can drive it from the loop instead), and reading and sealing records.
+
+// errWouldBlock is what the transport's Read returns, after the handshake,
+// when the socket has no data: crypto/tls passes temporary errors through
+// and stays usable.
+var errWouldBlock = &wouldBlockError{}
+
+type wouldBlockError struct{}
+
+func (*wouldBlockError) Error() string { return "edge: would block" }
+
+func (*wouldBlockError) Temporary() bool { return true }
+
+func (*wouldBlockError) Timeout() bool { return true }
+
+var errTransportClosed = errors.New("edge: transport closed")
+
+// transport is the net.Conn a TLS backend runs over: the raw non-blocking
+// descriptor of a connection. During the handshake (a goroutine of its
+// own) it blocks by waiting for the event loop to signal readiness, so a
+// stalled handshake costs a parked goroutine, never a thread. After the
+// handshake it is used on the loop only: Read returns errWouldBlock
+// instead of waiting, and Write appends to out, which the loop sends.
+type transport struct {
+	fd       int
+	blocking atomic.Bool
+	dead     atomic.Bool
+	// running is true while the handshake goroutine may use fd; claimed
+	// decides who closes fd when the connection ends during the
+	// handshake (the loop, or the goroutine once it let go of fd);
+	// connClosed says the loop already closed the connection.
+	running    atomic.Bool
+	claimed    atomic.Bool
+	connClosed atomic.Bool
+	wake       chan struct{}
+	out        []byte // loop mode: ciphertext to send
+	local      net.Addr
+	remote     net.Addr
+}
+
+func (t *transport) signal() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// claim reports whether the caller is the one to close fd.
+func (t *transport) claim() bool { return t.claimed.CompareAndSwap(false, true) }
+
+// kill makes blocked and future handshake I/O fail.
+func (t *transport) kill() {
+	t.dead.Store(true)
+	t.signal()
+}
+
+func (t *transport) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if t.dead.Load() {
+			return 0, errTransportClosed
+		}
+		r, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(t.fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch {
+		case e == 0 && r == 0:
+			return 0, io.EOF
+		case e == 0:
+			return int(r), nil
+		case e == unix.EINTR:
+			continue
+		case e != unix.EAGAIN:
+			return 0, os.NewSyscallError("read", e)
+		}
+		if !t.blocking.Load() {
+			return 0, errWouldBlock
+		}
+		<-t.wake
+	}
+}
+
+func (t *transport) Write(p []byte) (int, error) {
+	if !t.blocking.Load() {
+		t.out = append(t.out, p...)
+		return len(p), nil
+	}
+	done := 0
+	for done < len(p) {
+		if t.dead.Load() {
+			return done, errTransportClosed
+		}
+		r, _, e := syscall.RawSyscall(unix.SYS_WRITE, uintptr(t.fd), uintptr(unsafe.Pointer(&p[done])), uintptr(len(p)-done))
+		switch {
+		case e == 0:
+			done += int(r)
+			continue
+		case e == unix.EINTR:
+			continue
+		case e != unix.EAGAIN:
+			return done, os.NewSyscallError("write", e)
+		}
+		<-t.wake
+	}
+	return done, nil
+}
+
+// Close does not close the descriptor: the connection owns it.
+func (t *transport) Close() error { t.kill(); return nil }
+
+func (t *transport) LocalAddr() net.Addr { return t.local }
+
+func (t *transport) RemoteAddr() net.Addr { return t.remote }
+
+// SetDeadline with a time in the past aborts a blocked handshake; after
+// the handshake deadlines are the event loop's business (crypto/tls sets
+// one after sending close_notify, which must not kill the connection).
+func (t *transport) SetDeadline(d time.Time) error {
+	if t.blocking.Load() && !d.IsZero() && !d.After(time.Now()) {
+		t.kill()
+	}
+	return nil
+}
+
+func (t *transport) SetReadDeadline(d time.Time) error { return t.SetDeadline(d) }
+
+func (t *transport) SetWriteDeadline(d time.Time) error { return t.SetDeadline(d) }
+
+// startHandshake runs the TLS handshake of a new connection in a goroutine;
+// the loop only forwards readiness to it until handshakeDone. It reports
+// false when no goroutine could start (shutdown): close the connection.
+func (c *conn) startHandshake() bool {
+	w := c.w
+	s := w.srv
+	lt := c.l.tls
+	var remote net.Addr = &net.UnixAddr{Net: "unix"}
+	if c.remote.IsValid() {
+		remote = net.TCPAddrFromAddrPort(c.remote)
+	}
+	t := &transport{fd: c.fd, wake: make(chan struct{}, 1), local: c.l.ln.Addr(), remote: remote}
+	t.blocking.Store(true)
+	c.tr = t
+	c.tls = lt.Server.Conn(t)
+	c.handshaking = true
+	// Edge-triggered while handshaking: every readiness change wakes the
+	// goroutine once; the loop never spins on a writable socket.
+	c.events = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	timeout := lt.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = s.cfg.ReadTimeout
+	}
+	if timeout <= 0 {
+		timeout = 15 * time.Second // a handshake is never unbounded
+	}
+	tc := c.tls
+	gen := c.gen
+	if s.obs != nil {
+		c.hsStart = time.Now().UnixNano()
+	}
+	t.running.Store(true)
+	ok := s.startGoroutine(func(ctx context.Context) {
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		t.running.Store(false)
+		if t.connClosed.Load() {
+			// The connection was closed during the handshake: the loop left
+			// the descriptor to us unless it saw us done.
+			if t.claim() {
+				unix.Close(t.fd)
+			}
+			return
+		}
+		if w.submitConn(c, gen, func() { c.handshakeDone(tc, err) }) != nil {
+			// The loop is gone (shut down or dead): nobody else will
+			// release this connection.
+			t.kill()
+			if t.claim() {
+				unix.Close(t.fd)
+				if !t.connClosed.Load() {
+					s.nconns.Add(-1)
+				}
+			}
+		}
+	})
+	if !ok {
+		t.running.Store(false)
+	}
+	return ok
+}
+
+// handshakeDone runs on the loop when the handshake goroutine ends.
+func (c *conn) handshakeDone(tc tlsbackend.Conn, err error) {
+	if c.closed || c.tls != tc {
+		return
+	}
+	s := c.w.srv
+	c.handshaking = false
+	if s.obs != nil {
+		h := observe.Handshake{Listener: c.l.name, Backend: c.l.tls.backendName(), Err: err,
+			Duration: time.Duration(time.Now().UnixNano() - c.hsStart)}
+		if err == nil {
+			st := tc.State()
+			h.Version, h.Resumed, h.ServerName = st.Version, st.DidResume, st.ServerName
+		}
+		s.obs.Handshake(h)
+	}
+	if err != nil {
+		c.w.stats.tlsHandshakeErrors.Add(1)
+		if s.cfg.Debug {
+			s.log.Debug("edge: tls handshake", "remote", c.remote, "err", err)
+		}
+		c.close(reasonTLSHandshake)
+		return
+	}
+	c.w.stats.tlsHandshakes.Add(1)
+	c.tr.blocking.Store(false)
+	st := tc.State()
+	c.sni = strings.ToLower(st.ServerName)
+	c.tlsVersion = st.Version
+	c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
+	c.moveTo(&c.w.fresh)
+	// Application data may have arrived with the handshake's last flight
+	// and sit decrypted-to-be inside the TLS connection: read now.
+	c.read()
+}
+
+// readTLS fills the worker buffer (after carried input n0) with plaintext
+// until the transport would block or the buffer is full. eof reports that
+// the peer closed (or the connection failed) after the bytes returned.
+func (c *conn) readTLS(n0 int) (n int, full, eof bool) {
+	buf := c.w.rbuf
+	n = n0
+	for n < len(buf) {
+		m, err := c.tls.Read(buf[n:])
+		n += m
+		if err != nil {
+			var wb *wouldBlockError
+			if errors.As(err, &wb) {
+				return n, false, false
+			}
+			return n, false, true
+		}
+		if m == 0 {
+			return n, false, false
+		}
+	}
+	return n, true, false
+}
+
+// sealTLS encrypts the worker's output into the transport and makes the
+// ciphertext the only buffer to write.
+func (c *conn) sealTLS() {
+	w := c.w
+	t := c.tr
+	t.out = append(w.tlsOut[:0], t.out...) // anything the TLS layer wrote on its own (alerts, key updates)
+	var werr error
+	for _, b := range w.bufs {
+		if _, werr = c.tls.Write(b); werr != nil {
+			break
+		}
+	}
+	w.tlsOut = t.out[:0]
+	w.bufs = append(w.bufs[:0], t.out)
+	w.bufRef = append(w.bufRef[:0], false)
+	t.out = nil
+	if werr != nil {
+		// The rest of the output is lost: never go on as if it was sent.
+		w.bufs = w.bufs[:0]
+		c.close(reasonWriteError)
+	}
+}
+
+// readTLSLoop reads one buffer-full of plaintext (what the transport has,
+// up to the worker's read buffer) and processes it. That is the
+// connection's share of a loop round: when more may wait inside the TLS
+// connection (the buffer filled) or input was left for lack of output
+// budget, tlsMore makes afterOutput queue the next read behind the other
+// connections' events, so one fast TLS client cannot hold its worker.
+func (c *conn) readTLSLoop(carried bool) {
+	w := c.w
+	n0 := copy(w.rbuf, c.in)
+	n, full, eof := c.readTLS(n0)
+	// carried: c.in holds input not processed yet (kept while a reply was
+	// pending or output blocked), to process even if nothing new came.
+	if n > n0 || (n > 0 && (c.overBudget || carried)) {
+		w.stats.bytesIn.Add(uint64(n - n0))
+		c.releaseIn()
+		w.resetOut()
+		c.process(w.rbuf[:n])
+		c.tlsMore = full || (c.overBudget && len(c.in) > 0)
+		c.finish()
+	} else {
+		c.tlsMore = full
+	}
+	if c.closed {
+		return
+	}
+	if eof {
+		c.close(reasonPeer)
+	}
+}
