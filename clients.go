@@ -81,7 +81,9 @@ func (c *conn) reply(id ClientID, f func(*Ctx)) {
 // Pending is a request kept open by PendingQueue.Push, for a worker
 // goroutine to answer with Server.Reply.
 type Pending[T any] struct {
-	ID   ClientID
+	// ID names the pending request's client: answer it with Server.Reply.
+	ID ClientID
+	// Data is what the handler queued with the request.
 	Data T
 }
 

@@ -313,6 +313,9 @@ func (c *conn) close(why closeReason) {
 	if c.body != nil {
 		c.endBody(false)
 	}
+	if s := c.w.srv; s.cfg.Debug {
+		s.log.Debug("edge: close", "remote", c.remote, "phase", c.phase().String(), "reason", reasonNames[why])
+	}
 	c.closed = true
 	w := c.w
 	s := w.srv

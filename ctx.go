@@ -297,7 +297,10 @@ func validHeader(name, value string) bool {
 	return true
 }
 
-// SetCookie adds a Set-Cookie header; invalid cookies are dropped.
+// SetCookie adds a Set-Cookie header; invalid cookies are dropped. It
+// takes net/http's Cookie, the standard library's validated cookie type
+// (name, value and attribute checks, SameSite, Partitioned), rather than a
+// copy of it; only its String method is used.
 func (x *Ctx) SetCookie(c *http.Cookie) {
 	if v := c.String(); v != "" {
 		x.SetHeader("Set-Cookie", v)

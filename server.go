@@ -177,8 +177,15 @@ const (
 	numBuiltinHeaders
 )
 
-// MaxHeaders is the most request headers Config.Headers may declare.
-const MaxHeaders = http1.MaxDeclared - numBuiltinHeaders
+// MaxHeaders is the most request headers Config.Headers may declare:
+// http1.MaxDeclared less the ones edge reads itself.
+const MaxHeaders = 24
+
+// The compiler checks MaxHeaders: both array sizes must be non-negative.
+var (
+	_ [MaxHeaders - (http1.MaxDeclared - numBuiltinHeaders)]struct{}
+	_ [(http1.MaxDeclared - numBuiltinHeaders) - MaxHeaders]struct{}
+)
 
 var builtinHeaders = [numBuiltinHeaders]string{"Accept-Encoding", "If-None-Match", "Cookie",
 	"Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Origin"}
@@ -186,9 +193,10 @@ var builtinHeaders = [numBuiltinHeaders]string{"Accept-Encoding", "If-None-Match
 // Server serves any number of listeners (TCP over IPv4 or IPv6, Unix
 // sockets) with one shared set of event-loop workers.
 //
-// Configure it (Listen, routes) before Start; after Start, only Reply,
-// Stats, Shutdown and the listeners' Addr may be called, from any
-// goroutine.
+// Configure it (Listen, routes) before Start; do not change the routes
+// after. Once started, these are safe from any goroutine: Reply,
+// ReplyFunc, Send, SendTag, CloseClient, Hub, Stats, Shutdown and the
+// listeners' Addr.
 type Server struct {
 	cfg Config
 	log *slog.Logger

@@ -169,8 +169,3 @@ func (cfg *Config) pingInterval() time.Duration {
 	}
 	return cfg.PingInterval
 }
-
-// isWebSocketUpgrade reports whether the Upgrade header names websocket.
-func isWebSocketUpgrade(v []byte) bool {
-	return strings.EqualFold(strings.TrimSpace(str(v)), "websocket")
-}

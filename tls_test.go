@@ -181,13 +181,11 @@ func TestTLSHandshakeTimeoutAndIdleCost(t *testing.T) {
 	}
 	// Idle TLS connections hold no goroutine once their handshake is done.
 	base := runtime.NumGoroutine()
-	var conns []*tls.Conn
 	for i := 0; i < 50; i++ {
 		c := tlsDial(t, addr, "a.test", pool)
 		defer c.Close()
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
 		readResponses(t, bufio.NewReader(c), 1, "GET")
-		conns = append(conns, c)
 	}
 	deadline := time.Now().Add(3 * time.Second)
 	for runtime.NumGoroutine() > base+5 && time.Now().Before(deadline) {
