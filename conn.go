@@ -47,6 +47,8 @@ type conn struct {
 	in   []byte   // unparsed input carried over between reads
 	pend [][]byte // output the socket did not take yet
 
+	tlsPlain [][]byte // TLS: output not encrypted yet (see sealTLS)
+
 	body *bodyState // request body being received
 	head []byte     // copy of the request head while pending
 
@@ -142,7 +144,7 @@ func (c *conn) OnEvent(ev uint32) {
 		}
 		return
 	}
-	if len(c.pend) > 0 {
+	if c.blocked() {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
 		}
@@ -218,7 +220,7 @@ func (c *conn) run(data []byte) {
 
 // canProcess reports whether buffered input may be processed now.
 func (c *conn) canProcess() bool {
-	return !c.closed && !c.isPending && len(c.pend) == 0 && !c.qblocked && c.detach == nil && !c.lingering && !c.handshaking
+	return !c.closed && !c.isPending && !c.blocked() && !c.qblocked && c.detach == nil && !c.lingering && !c.handshaking
 }
 
 // submit runs f on the connection's loop later, unless by then the
@@ -256,7 +258,7 @@ func (c *conn) finish() {
 		return
 	}
 	c.flush()
-	if c.closed || len(c.pend) > 0 {
+	if c.closed || c.blocked() {
 		return
 	}
 	c.afterOutput()

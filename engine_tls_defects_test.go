@@ -5,17 +5,20 @@ package edge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edge-rt/edge/static"
 	gws "github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 )
@@ -227,3 +230,42 @@ func TestTLSFloodDoesNotStallWorker(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// Slow TLS readers of a large static body: before the fix each one held
+// the whole body encrypted (N readers cost N x the file); now at most a
+// chunk of ciphertext waits per connection, and the body arrives whole.
+func TestTLSLargeBodySlowReaders(t *testing.T) {
+	if !hostileChild(t) {
+		return
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), (8<<20)/16) // 8 MiB, by reference
+	ct := static.New(big, "application/octet-stream")
+	_, addr, pool := tlsTestServer(t, Config{}, func(s *Server, l *Listener) { l.Any().Content(ct, "/big") })
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var conns []*tls.Conn
+	for i := 0; i < 16; i++ {
+		c := tlsDial(t, addr, "a.test", pool)
+		defer c.Close()
+		io.WriteString(c, "GET /big HTTP/1.1\r\nHost: a.test\r\n\r\n")
+		conns = append(conns, c)
+	}
+	time.Sleep(time.Second) // socket buffers fill; nobody reads
+	runtime.GC()
+	var during runtime.MemStats
+	runtime.ReadMemStats(&during)
+	grew := int64(during.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("heap grew %d KiB for 16 stalled TLS readers of an 8 MiB body", grew>>10)
+	if grew > 32<<20 {
+		t.Errorf("heap grew %d MiB: the stalled readers hold the body encrypted", grew>>20)
+	}
+	// Every reader then gets the whole body, intact.
+	for i, c := range conns {
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		rs := readResponses(t, bufio.NewReader(c), 1, "GET")
+		if b := bodyOf(rs[0]); b != string(big) {
+			t.Fatalf("reader %d: body of %d bytes, corrupted or short", i, len(b))
+		}
+	}
+}

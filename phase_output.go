@@ -20,8 +20,16 @@ func (c *conn) flush() {
 // pending output, keeping what the socket does not take in c.pend.
 func (c *conn) writeBufs() {
 	w := c.w
-	if c.tls != nil && (len(w.bufs) > 0 || len(c.tr.out) > 0) {
+	if c.tls != nil && (len(w.bufs) > 0 || len(c.tr.out) > 0 || len(c.tlsPlain) > 0) {
 		c.sealTLS()
+		if c.closed {
+			return
+		}
+		if len(c.tlsPlain) > 0 {
+			// More to encrypt once this goes out: wait for EPOLLOUT (at
+			// once if the socket takes it all) rather than sealing all now.
+			defer c.waitWritable()
+		}
 	}
 	if len(w.bufs) == 0 {
 		return
@@ -85,7 +93,23 @@ func (c *conn) writeBufs() {
 	}
 }
 
-// flushPending writes c.pend; it reports whether all of it went out.
+// waitWritable files the connection as waiting for output room.
+func (c *conn) waitWritable() {
+	if c.closed {
+		return
+	}
+	c.setEvents(unix.EPOLLOUT)
+	if c.list != &c.w.writing {
+		c.moveTo(&c.w.writing)
+	}
+}
+
+// blocked reports whether output waits: unsent bytes, or TLS plaintext not
+// encrypted yet.
+func (c *conn) blocked() bool { return len(c.pend) > 0 || len(c.tlsPlain) > 0 }
+
+// flushPending writes c.pend (and, on TLS, the next chunk of c.tlsPlain);
+// it reports whether all output went out.
 func (c *conn) flushPending() bool {
 	w := c.w
 	n, e := w.writev(c.fd, c.pend)
@@ -109,5 +133,16 @@ func (c *conn) flushPending() bool {
 		return false
 	}
 	c.pend = nil
+	if len(c.tlsPlain) > 0 {
+		w.bufs = w.bufs[:0]
+		w.bufRef = w.bufRef[:0]
+		c.writeBufs()
+		if c.closed || c.blocked() {
+			if !c.closed {
+				c.moveTo(&w.writing) // progress: a fresh write deadline
+			}
+			return false
+		}
+	}
 	return true
 }

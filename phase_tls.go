@@ -269,17 +269,48 @@ func (c *conn) readTLS(n0 int) (n int, full, eof bool) {
 	return n, true, false
 }
 
-// sealTLS encrypts the worker's output into the transport and makes the
-// ciphertext the only buffer to write.
+// tlsSealChunk bounds the plaintext one round encrypts for a connection:
+// a large by-reference body is encrypted as the socket takes it, so N slow
+// readers of a big static file cost N x this much ciphertext, not N x the
+// file.
+const tlsSealChunk = 128 << 10
+
+// sealTLS encrypts the worker's output (after plaintext left from earlier
+// rounds) into the transport, at most tlsSealChunk of it, and makes the
+// ciphertext the only buffer to write. What it did not encrypt waits in
+// c.tlsPlain: references to immutable bodies, copies of the rest.
 func (c *conn) sealTLS() {
 	w := c.w
 	t := c.tr
 	t.out = append(w.tlsOut[:0], t.out...) // anything the TLS layer wrote on its own (alerts, key updates)
 	var werr error
-	for _, b := range w.bufs {
-		if _, werr = c.tls.Write(b); werr != nil {
-			break
+	sealed := 0
+	earlier := c.tlsPlain
+	c.tlsPlain = nil
+	n := len(earlier) + len(w.bufs)
+	for i := 0; i < n && werr == nil; i++ {
+		var b []byte
+		owned := true // immutable or already a copy
+		if i < len(earlier) {
+			b = earlier[i]
+		} else {
+			b, owned = w.bufs[i-len(earlier)], w.bufRef[i-len(earlier)]
 		}
+		if sealed < tlsSealChunk {
+			take := min(len(b), tlsSealChunk-sealed)
+			if _, werr = c.tls.Write(b[:take]); werr != nil {
+				break
+			}
+			sealed += take
+			b = b[take:]
+		}
+		if len(b) == 0 {
+			continue
+		}
+		if !owned {
+			b = append([]byte(nil), b...)
+		}
+		c.tlsPlain = append(c.tlsPlain, b)
 	}
 	w.tlsOut = t.out[:0]
 	w.bufs = append(w.bufs[:0], t.out)
@@ -288,6 +319,7 @@ func (c *conn) sealTLS() {
 	if werr != nil {
 		// The rest of the output is lost: never go on as if it was sent.
 		w.bufs = w.bufs[:0]
+		c.tlsPlain = nil
 		c.close(reasonWriteError)
 	}
 }

@@ -333,7 +333,7 @@ func (h *connHandle) requestClose(code uint16, reason string) {
 		if c.closed || c.ws.closeSent {
 			return
 		}
-		if len(c.pend) > 0 || c.qblocked || c.h.q.Load().Len() > 0 {
+		if c.blocked() || c.qblocked || c.h.q.Load().Len() > 0 {
 			c.ws.closeReq = &closeRequest{code, reason}
 			return
 		}
@@ -359,7 +359,7 @@ func (c *conn) drainOutbox() {
 	wc := c.ws
 	w := c.w
 	q := h.q.Load()
-	direct := len(c.pend) == 0 && !c.qblocked && q.Len() == 0
+	direct := !c.blocked() && !c.qblocked && q.Len() == 0
 	if direct {
 		w.resetOut()
 	}
@@ -472,7 +472,7 @@ func (w *worker) drainDirty() {
 // Then the close frame Client.Close asked for, once the queue is empty.
 func (c *conn) writeQueue() {
 	h := c.h
-	if h == nil || len(c.pend) > 0 || c.qblocked || c.handshaking {
+	if h == nil || c.blocked() || c.qblocked || c.handshaking {
 		return
 	}
 	q := h.q.Load()
@@ -480,7 +480,7 @@ func (c *conn) writeQueue() {
 		return
 	}
 	w := c.w
-	for q.Len() > 0 && len(c.pend) == 0 && !c.closed {
+	for q.Len() > 0 && !c.blocked() && !c.closed {
 		var took int
 		w.bufs, took = q.Drain(w.bufs[:0], outBudget)
 		if len(w.bufs) == 0 {
@@ -524,7 +524,7 @@ func (c *conn) writeQueue() {
 			return
 		}
 	}
-	if c.closed || len(c.pend) > 0 {
+	if c.closed || c.blocked() {
 		return
 	}
 	if cr := c.ws.closeReq; cr != nil && q.Len() == 0 && !c.ws.closeSent {

@@ -252,12 +252,27 @@ func (w *worker) tick(now time.Time) {
 	for _, h := range w.srv.listenHandlers[w.id] {
 		h.resume()
 	}
+	w.shrinkBuffers()
 	w.idle.expire(now, func(c *conn) { c.close(reasonIdle) })
 	w.fresh.expire(now, func(c *conn) { c.close(reasonIdle) })
 	w.reading.expire(now, func(c *conn) { c.timeoutRead() })
 	w.writing.expire(now, func(c *conn) { c.close(reasonWriteTimeout) })
 	w.pending.expire(now, func(c *conn) { c.timeoutPending() })
 	w.wsIdle.expire(now, func(c *conn) { c.wsIdle() })
+}
+
+// shrinkBuffers drops worker buffers a burst made large, once a second:
+// the steady state keeps small ones.
+func (w *worker) shrinkBuffers() {
+	if cap(w.out) > 1<<20 {
+		w.out = make([]byte, 0, 16<<10)
+	}
+	if cap(w.tlsOut) > 1<<20 {
+		w.tlsOut = nil
+	}
+	if cap(w.bufs) > 4096 {
+		w.bufs, w.bufRef, w.segs = nil, nil, nil
+	}
 }
 
 // beginShutdown is run on the loop when the server shuts down: stop
