@@ -200,3 +200,46 @@ func TestMaxConnsPerAddr(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// SetRoutes swaps a listener's routes while it serves: the next request
+// on an open keep-alive connection sees the new routes, and an open
+// WebSocket keeps working on the Stream it upgraded on.
+func TestSetRoutesWhileServing(t *testing.T) {
+	t.Parallel()
+	var l *Listener
+	_, addr := testServer(t, Config{}, func(s *Server, ln *Listener) {
+		l = ln
+		ln.Get("/old", hello)
+		ln.Any().Stream("/ws", echoStream(nil))
+	})
+	wc := wsDial(t, "ws://"+addr+"/ws", gws.Dialer{})
+	readMsg(t, wc) // hello
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	get := func(path string) string {
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		rs := readResponses(t, r, 1, "GET")
+		return rs[0].Status
+	}
+	if st := get("/old"); !strings.HasPrefix(st, "200") {
+		t.Fatalf("before: /old %s", st)
+	}
+	g := NewRoutes("")
+	g.Get("/new", hello)
+	l.SetRoutes(g)
+	if st := get("/new"); !strings.HasPrefix(st, "200") {
+		t.Fatalf("after: /new %s", st)
+	}
+	if st := get("/old"); !strings.HasPrefix(st, "404") {
+		t.Fatalf("after: /old %s, want 404", st)
+	}
+	wsutil.WriteClientMessage(wc, gws.OpText, []byte("still here"))
+	if _, m := readMsg(t, wc); m != "still here" {
+		t.Fatalf("WebSocket after the swap: %q", m)
+	}
+}

@@ -251,6 +251,8 @@ type Listener struct {
 	groups  []*Routes
 	any     *Routes
 
+	live atomic.Pointer[[]*Routes] // SetRoutes' groups once set; nil: groups
+
 	ln   net.Listener
 	fd   int
 	tls  *TLSConfig
@@ -273,6 +275,16 @@ func (l *Listener) Routes(host string) *Routes {
 	g := NewRoutes(host)
 	l.groups = append(l.groups, g)
 	return g
+}
+
+// SetRoutes replaces the listener's route groups while it serves (a
+// configuration reload): each request routed after the call sees the new
+// groups; requests in flight, pending replies, WebSocket clients (with the
+// Stream they upgraded on) and takeovers keep what they had. Safe from any
+// goroutine; the groups must not change after the call.
+func (l *Listener) SetRoutes(groups ...*Routes) {
+	gs := append([]*Routes(nil), groups...)
+	l.live.Store(&gs)
 }
 
 // Add appends an existing route group (it may be shared by listeners).
@@ -309,7 +321,11 @@ func (l *Listener) addrString() string {
 }
 
 func (l *Listener) group(host []byte) *Routes {
-	for _, g := range l.groups {
+	groups := l.groups
+	if p := l.live.Load(); p != nil {
+		groups = *p
+	}
+	for _, g := range groups {
 		if g.matchHost(host) {
 			return g
 		}
