@@ -22,6 +22,7 @@
 package metrics
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -39,6 +40,7 @@ import (
 type Config struct {
 	// Version, TLSBackend ("stdlib", "openssl", "boringcrypto") and
 	// TLSLibrary (the library's version string) label edge_build_info.
+	// TLSBackend also labels handshakes whose event names no backend.
 	Version, TLSBackend, TLSLibrary string
 
 	// HostGroups, Routes, Listeners and Backends are the allow-sets of the
@@ -65,6 +67,9 @@ type Config struct {
 	// BytesIn and BytesOut return the bytes read from and written to
 	// clients since start.
 	BytesIn, BytesOut func() uint64
+	// AccessLogDrops returns the access log lines dropped because the
+	// log's output was too slow.
+	AccessLogDrops func() uint64
 	// Certificates lists the certificates served, for
 	// edge_certificate_not_after_timestamp_seconds.
 	Certificates func() []Certificate
@@ -78,7 +83,8 @@ type Certificate struct {
 
 // Metrics holds edge's collectors and implements observe.Observer.
 type Metrics struct {
-	reg *prometheus.Registry
+	reg        *prometheus.Registry
+	tlsBackend string // for handshakes that do not name theirs
 
 	groups, routes, listeners, backends, serverNames, reasons, tlsBackends *folder
 
@@ -179,6 +185,7 @@ func New(cfg Config) *Metrics {
 	}
 	m := &Metrics{
 		reg:         prometheus.NewRegistry(),
+		tlsBackend:  cmp.Or(cfg.TLSBackend, "unknown"),
 		groups:      newFolder(cfg.HostGroups, max),
 		routes:      newFolder(cfg.Routes, max),
 		listeners:   newFolder(cfg.Listeners, max),
@@ -245,6 +252,10 @@ func New(cfg Config) *Metrics {
 	if f := cfg.BytesOut; f != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "sent_bytes_total",
 			Help: "Bytes written to clients."}, func() float64 { return float64(f()) }))
+	}
+	if f := cfg.AccessLogDrops; f != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "access_log_drops_total",
+			Help: "Access log lines dropped because the log's output was too slow."}, func() float64 { return float64(f()) }))
 	}
 	if f := cfg.Certificates; f != nil {
 		m.reg.MustRegister(&certCollector{list: f, desc: prometheus.NewDesc(ns+"_certificate_not_after_timestamp_seconds",
@@ -319,7 +330,11 @@ func (m *Metrics) ConnClosed(c observe.Conn, reason string) {
 
 // Handshake implements observe.Observer.
 func (m *Metrics) Handshake(h observe.Handshake) {
-	k := hsKey{backend: m.tlsBackends.fold(h.Backend), resumed: h.Resumed}
+	backend := h.Backend
+	if backend == "" {
+		backend = m.tlsBackend
+	}
+	k := hsKey{backend: m.tlsBackends.fold(backend), resumed: h.Resumed}
 	switch h.Version {
 	case 0:
 	case 0x0301, 0x0302, 0x0303, 0x0304:
