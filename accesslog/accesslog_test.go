@@ -239,3 +239,22 @@ func FuzzJSONString(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFormat is the formatting cost alone (BenchmarkRequest, with the
+// writer slower than the callers, mostly measures the drop path).
+func BenchmarkFormat(b *testing.B) {
+	buf := make([]byte, 0, 1024)
+	now := time.Now()
+	b.Run("text", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = appendText(buf[:0], &sample, now)
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = appendJSON(buf[:0], &sample, now)
+		}
+	})
+}
