@@ -533,7 +533,7 @@ var topKeys = []string{
 	"headerContentType", "errorCloseMode", "debug", "logFormat", "listeners",
 	"certsPath", "privKeyFile", "fullChainFile", "sslRoutesHost", "tls",
 	"acmeClient", "pingInterval",
-	"nats", // nats.go
+	"nats",                      // nats.go
 	"admin", "accessLog", "log", // ops.go
 }
 
