@@ -51,7 +51,6 @@ type worker struct {
 	fresh      connList // new connections that sent no request byte yet
 	taken      connList // TLS connections taken over by a goroutine (no timeout: theirs)
 
-
 	dmu          sync.Mutex
 	dirty        []*connHandle // connections with queued messages to write
 	dirtySpare   []*connHandle
@@ -392,7 +391,6 @@ func (w *worker) outSize() int {
 	}
 	return n
 }
-
 
 // resetOut starts assembling output for a new connection.
 func (w *worker) resetOut() {

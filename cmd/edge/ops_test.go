@@ -14,7 +14,7 @@ func TestOpsConfig(t *testing.T) {
 	const listeners = "listeners:\n  - listen: \":0\"\n    hosts:\n      - routes:\n          - path: /\n            respond: {status: 200}\n"
 	for _, tc := range []struct {
 		name, yaml, err string
-		check      func(t *testing.T, fc *fileConfig)
+		check           func(t *testing.T, fc *fileConfig)
 	}{
 		{"defaults", "admin: {}\n", "", func(t *testing.T, fc *fileConfig) {
 			if fc.ops.admin == nil || fc.ops.admin.Listen != "127.0.0.1:9090" || fc.ops.accessLog != nil {
