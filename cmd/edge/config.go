@@ -43,6 +43,7 @@ type fileConfig struct {
 	listeners []*listenerConfig
 	acme      *acmeSettings // acmeClient: (acme.go); nil = none
 	nats      *natsSettings // nats: (nats.go); nil = none
+	ops       opsSettings   // admin:, accessLog:, log: (ops.go)
 
 	// Made by build, for main to start and stop.
 	stores     []*sni.Store
@@ -532,7 +533,8 @@ var topKeys = []string{
 	"headerContentType", "errorCloseMode", "debug", "logFormat", "listeners",
 	"certsPath", "privKeyFile", "fullChainFile", "sslRoutesHost", "tls",
 	"acmeClient", "pingInterval",
-	"nats", // nats.go
+	"nats",                      // nats.go
+	"admin", "accessLog", "log", // ops.go
 }
 
 func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
@@ -662,6 +664,8 @@ func (d *decoder) top(root *yaml.Node, fc *fileConfig) {
 			d.acmeClient(f, fc) // acme.go
 		case "nats":
 			d.natsBlock(f, fc) // nats.go
+		case "admin", "accessLog", "log":
+			d.ops(f, fc) // ops.go
 		}
 	}
 	if listeners.val == nil {

@@ -96,9 +96,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	logger := newLogger(fc, stderr, slog.LevelInfo)
+	logger := newLogger(fc, stderr, fc.logLevel(slog.LevelInfo))
 	slog.SetDefault(logger)
 	logger.Info("edge: starting", "version", versionString(), "go", runtime.Version(), "tls", tlsBackend().Name(), "config", display)
+	ops, err := fc.startOps(logger) // ops.go: metrics and access log observers
+	if err != nil {
+		fmt.Fprintf(stderr, "edge: %v\n", err)
+		return 1
+	}
+	defer ops.close()
 	srv, err := fc.build(logger)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -124,6 +130,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopNATS()
+	if err := ops.serve(ctx, srv); err != nil { // ops.go: the admin listener
+		fmt.Fprintf(stderr, "edge: %v\n", err)
+		return 1
+	}
 	go func() {
 		<-ctx.Done()
 		logger.Info("edge: shutting down")
