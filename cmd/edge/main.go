@@ -126,12 +126,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer stopNATS()
+	runDone := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		logger.Info("edge: shutting down")
-		stop() // a second signal ends the process at once
+		select {
+		case <-ctx.Done():
+			logger.Info("edge: shutting down")
+			stop() // a second signal ends the process at once
+		case <-runDone: // Run failed on its own (a bind error, say)
+		}
 	}()
-	if err := srv.Run(ctx); err != nil {
+	err = srv.Run(ctx)
+	close(runDone)
+	if err != nil {
 		// One line, once: the library's errors already name the package.
 		msg := err.Error()
 		if !strings.HasPrefix(msg, "edge: ") {
