@@ -4,14 +4,16 @@ import (
 	"crypto/tls"
 
 	"fmt"
-	"go.yaml.in/yaml/v3"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/edge-rt/edge"
+	"github.com/edge-rt/edge/http1"
 	"github.com/edge-rt/edge/sni"
 	"github.com/edge-rt/edge/tlsbackend"
 )
@@ -223,7 +225,7 @@ func (d *decoder) checkCertificates(lc *listenerConfig) {
 		if cc == nil {
 			continue
 		}
-		name := strings.Trim(stripHostPort(hc.host), "[]")
+		name := strings.Trim(http1.StripPort(hc.host), "[]")
 		_, ipErr := netip.ParseAddr(name)
 		switch {
 		case !lc.tls:
@@ -232,18 +234,4 @@ func (d *decoder) checkCertificates(lc *listenerConfig) {
 			d.errorf(cc.at, cc.path, "certificates needs a host name (clients without a matching SNI get the listener's defaultHost certificate)")
 		}
 	}
-}
-
-// stripHostPort drops a :port from a host pattern.
-func stripHostPort(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if i := strings.IndexByte(h, ']'); i > 0 {
-			return h[:i+1]
-		}
-		return h
-	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		return h[:i]
-	}
-	return h
 }
