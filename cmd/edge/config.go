@@ -167,12 +167,12 @@ func parseConfig(name string, data []byte) (*fileConfig, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &ConfigError{File: name, Msg: "empty configuration: no listeners"}
 		}
-		return nil, yamlError(name, err)
+		return nil, yamlError(name, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, yamlError(name, err)
+			return nil, yamlError(name, data, err)
 		}
 		return nil, &ConfigError{File: name, Line: extra.Line, Col: extra.Column, Msg: "more than one YAML document"}
 	}
@@ -701,11 +701,8 @@ func (d *decoder) matcher(f field, rc *routeConfig) bool {
 			rc.paths = []string{s}
 		}
 	case matchRegexp:
-		if _, err := edge.CompileRegexp(s); err != nil {
-			if _, err2 := regexp.Compile(s); err2 != nil {
-				err = err2 // the user's own expression, not edge's anchored one
-			}
-			d.errorf(f.val, f.path, "bad regexp %q: %v", s, err)
+		if msg := patternReason(edge.CompileRegexp(s)); msg != "" {
+			d.errorf(f.val, f.path, "bad regexp %q: %s", s, msg)
 			return false
 		}
 	case matchPattern:

@@ -64,14 +64,14 @@ func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		yaml   string
-		pos    string // "line:col", or "line" for YAML syntax errors
+		pos    string // "line:col"
 		reason string // a substring of the message after the position
 	}{
 		// Files.
 		{"empty", "", "", "empty configuration"},
 		{"comments only", "# nothing\n", "", "empty configuration"},
-		{"syntax", "workers: 1\n  bad: [\n", "2", "yaml:"},
-		{"tab", "workers: 1\nlisteners:\n\t- listen: x\n", "3", "yaml:"},
+		{"syntax", "workers: 1\n  bad: [\n", "2:3", "yaml:"},
+		{"tab", "workers: 1\nlisteners:\n\t- listen: x\n", "3:1", "yaml:"},
 		{"two documents", minimal + "---\nworkers: 1\n", "5:1", "more than one YAML document"},
 		{"not a mapping", "- a\n- b\n", "1:1", "expected a mapping, got a list"},
 		{"no listeners", "workers: 1\n", "1:1", "no listeners"},

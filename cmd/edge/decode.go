@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"regexp"
 	"slices"
@@ -322,15 +324,88 @@ func parseSize(s string) (int64, error) {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlError puts a YAML syntax error in the file:line: form. The YAML
-// library does not report the column.
-func yamlError(name string, err error) error {
-	msg := err.Error()
+// maxLocateLines bounds the files whose YAML errors locateYAMLError looks
+// for: it decodes a prefix per line.
+const maxLocateLines = 20000
+
+// yamlError puts a YAML syntax error of data in the file:line:col: form.
+// The YAML library reports the line where the enclosing construct began
+// (often line 1) and no column, so locateYAMLError finds the real place.
+func yamlError(name string, data []byte, err error) error {
+	msg, line := err.Error(), 0
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &ConfigError{File: name, Line: line, Msg: "yaml: " + m[2]}
+		line, _ = strconv.Atoi(m[1])
+		msg = "yaml: " + m[2]
 	}
-	return &ConfigError{File: name, Msg: msg}
+	e := &ConfigError{File: name, Line: line, Msg: msg}
+	if l, c := locateYAMLError(data, msg, line); l > 0 {
+		e.Line, e.Col = l, c
+	}
+	return e
+}
+
+// locateYAMLError returns the line and column (1-based) of the YAML error
+// msg in data: the start of the word that ends the shortest prefix of data
+// whose decoding fails with the same message. The search starts at line from, which the library
+// reports at or before the real place. It returns 0, 0 when it finds none.
+func locateYAMLError(data []byte, msg string, from int) (line, col int) {
+	if bytes.Count(data, []byte("\n")) > maxLocateLines {
+		return 0, 0
+	}
+	same := func(prefix []byte) bool {
+		err := decodeAll(prefix)
+		if err == nil {
+			return false
+		}
+		m := err.Error()
+		if sm := yamlLineRE.FindStringSubmatch(m); sm != nil {
+			m = "yaml: " + sm[2]
+		}
+		return m == msg
+	}
+	start := 0 // of line n
+	for n := 1; start <= len(data); n++ {
+		end := len(data)
+		if i := bytes.IndexByte(data[start:], '\n'); i >= 0 {
+			end = start + i + 1
+		}
+		if n >= from && same(data[:end]) {
+			for c := 1; start+c <= end; c++ {
+				if same(data[:start+c]) {
+					// To the start of the word: a key is known by its colon.
+					for c > 1 && data[start+c-2] != ' ' && data[start+c-2] != '\t' {
+						c--
+					}
+					return n, c
+				}
+			}
+			// Only the whole line fails: point at its first non-blank byte.
+			c := 1
+			for start+c-1 < end && (data[start+c-1] == ' ' || data[start+c-1] == '\t') {
+				c++
+			}
+			return n, c
+		}
+		if end == len(data) {
+			break
+		}
+		start = end
+	}
+	return 0, 0
+}
+
+// decodeAll decodes every YAML document of data into nodes.
+func decodeAll(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 func (d *decoder) errors(errs ...error) { d.errs = append(d.errs, errs...) }

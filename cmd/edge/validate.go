@@ -168,12 +168,20 @@ func checkPattern(p string) string {
 	if msg := checkURLPath(p); msg != "" {
 		return msg
 	}
-	if _, err := edge.CompilePattern(p); err != nil {
-		_, msg, _ := strings.Cut(err.Error(), ": ")
-		_, msg, _ = strings.Cut(msg, ": ")
-		return msg
+	return patternReason(edge.CompilePattern(p))
+}
+
+// patternReason is why CompilePattern or CompileRegexp refused an
+// expression, without the package and the expression, or "".
+func patternReason(_ edge.Matcher, err error) string {
+	var pe *edge.PatternError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &pe):
+		return pe.Reason
 	}
-	return ""
+	return err.Error()
 }
 
 // reservedHeaders are response headers edge writes itself.
