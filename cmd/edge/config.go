@@ -394,28 +394,12 @@ func (d *decoder) listeners(f field, fc *fileConfig) {
 		d.errorf(f.val, f.path, "no listeners")
 		return
 	}
-	type seen struct {
-		path string
-		line int
-	}
-	addrs := map[string]seen{}
 	for i, n := range items {
-		p := index(f.path, i)
-		lc := d.listener(n, p, fc)
-		if lc == nil {
-			continue
+		if lc := d.listener(n, index(f.path, i), fc); lc != nil {
+			fc.listeners = append(fc.listeners, lc)
 		}
-		fc.listeners = append(fc.listeners, lc)
-		key := addrKey(lc.network, lc.address)
-		if key == "" {
-			continue
-		}
-		if s, dup := addrs[key]; dup {
-			d.errors(d.errorAt(lc.at, "address %q already used by %s (line %d)", lc.address, s.path, s.line))
-			continue
-		}
-		addrs[key] = seen{p, lc.at.line}
 	}
+	d.checkOverlaps(fc.listeners) // validate.go
 }
 
 func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerConfig {

@@ -191,3 +191,39 @@ var reservedHeaders = map[string]string{
 	"connection":        "edge sets it",
 	"content-type":      "use type",
 }
+
+// checkOverlaps refuses listeners that cannot all bind, or that would share
+// connections under SO_REUSEPORT: the same address twice (however written),
+// the same Unix socket twice, and a wildcard address (":80", "0.0.0.0:80",
+// "[::]:80") beside a specific one on the same port.
+func (d *decoder) checkOverlaps(ls []*listenerConfig) {
+	type seen struct {
+		lc        *listenerConfig
+		key, host string
+		port      string
+	}
+	var prev []seen
+	for _, lc := range ls {
+		key := addrKey(lc.network, lc.address)
+		if key == "" {
+			continue
+		}
+		cur := seen{lc: lc, key: key}
+		if lc.network == "tcp" {
+			cur.host, cur.port, _ = net.SplitHostPort(strings.TrimPrefix(key, "tcp "))
+		}
+		for _, p := range prev {
+			switch {
+			case p.key == key:
+				d.errors(d.errorAt(lc.at, "address %q already used by %s (line %d)", lc.address, strings.TrimSuffix(p.lc.at.path, ".listen"), p.lc.at.line))
+			case cur.port != "" && cur.port == p.port && (cur.host == "" || p.host == ""):
+				d.errors(d.errorAt(lc.at, "address %q overlaps %q of %s (line %d): a wildcard address takes the port on every address",
+					lc.address, p.lc.address, strings.TrimSuffix(p.lc.at.path, ".listen"), p.lc.at.line))
+			default:
+				continue
+			}
+			break
+		}
+		prev = append(prev, cur)
+	}
+}
