@@ -483,6 +483,7 @@ func TestE2ECheck(t *testing.T) {
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
 	loadBad := filepath.Join(dir, "loadbad.yaml")
+	noCert := filepath.Join(dir, "nocert.yaml")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -490,8 +491,9 @@ func TestE2ECheck(t *testing.T) {
 	defer busy.Close()
 	files := map[string]string{
 		// -t never binds: a taken address is fine.
-		good: "listeners:\n  - listen: \"" + busy.Addr().String() + "\"\n    hosts:\n      - routes:\n          - prefix: /\n            static: ./public\n",
-		bad:  "workers: 1\nconnectionTimeout: 12 parsecs\nlisteners:\n  - listen: \":1\"\n    hosts:\n      - routes:\n          - path: /\n            statik: ./public\n",
+		good:   "listeners:\n  - listen: \"" + busy.Addr().String() + "\"\n    hosts:\n      - routes:\n          - prefix: /\n            static: ./public\n",
+		noCert: "listeners:\n  - listen: \":1\"\n    tls: true\n    hosts:\n      - certificates: {privKey: nokey.pem, fullChain: nochain.pem}\n        host: example.com\n        fallback: {}\n",
+		bad:    "workers: 1\nconnectionTimeout: 12 parsecs\nlisteners:\n  - listen: \":1\"\n    hosts:\n      - routes:\n          - path: /\n            statik: ./public\n",
 	}
 	for name, data := range files {
 		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
@@ -512,6 +514,8 @@ func TestE2ECheck(t *testing.T) {
 			bad + `:8:13: listeners[0].hosts[0].routes[0]: unknown key "statik" (did you mean "static"?)`,
 		}},
 		{"missing file", []string{"-t", "-config", filepath.Join(dir, "nope.yaml")}, 1, []string{"nope.yaml: no such file or directory"}},
+		// Regression: "configuration ok" with only a WARN.
+		{"missing certificate", []string{"-t", "-config", noCert}, 1, []string{noCert + ":5:23: listeners[0].hosts[0].certificates: " + filepath.Join(dir, "nokey.pem") + ": no such file"}},
 		{"version", []string{"-version"}, 0, []string{"edge v0.0.0-e2e " + runtime.Version() + " stdlib\n"}},
 		{"bad flag", []string{"-nope"}, 2, []string{"flag provided but not defined: -nope", "usage: edge"}},
 		{"extra argument", []string{"-t", "edge.yaml"}, 2, []string{`unexpected argument "edge.yaml"`}},

@@ -2,6 +2,9 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
+	"io/fs"
+	"os"
 
 	"fmt"
 	"log/slog"
@@ -184,6 +187,20 @@ func (fc *fileConfig) tlsListener(l *edge.Listener, lc *listenerConfig, logger *
 				h.KeyFile, h.CertFile = filepath.Join(cc.dir, key), filepath.Join(cc.dir, chain)
 			} else {
 				h.KeyFile, h.CertFile = cc.key, cc.chain
+			}
+			// A file named here must exist: edge would serve the fallback
+			// certificate instead (certsPath is for certificates that come later).
+			for _, file := range []string{h.KeyFile, h.CertFile} {
+				if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
+					why := "not a regular file"
+					if err != nil {
+						why = "no such file"
+						if !errors.Is(err, fs.ErrNotExist) {
+							why = err.Error()
+						}
+					}
+					return fmt.Errorf("%s:%d:%d: %s: %s: %s", fc.name, cc.at.Line, cc.at.Column, cc.path, file, why)
+				}
 			}
 		}
 		scfg.Hosts = append(scfg.Hosts, h)
