@@ -439,26 +439,6 @@ func TestE2ESignals(t *testing.T) {
 	}
 }
 
-// TestE2EBindError checks that a listen failure exits 1 with the reason.
-func TestE2EBindError(t *testing.T) {
-	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	dir := t.TempDir()
-	name := filepath.Join(dir, "edge.yaml")
-	cfg := "reusePort: false\nlisteners:\n  - listen: \"" + ln.Addr().String() + "\"\n    hosts: [{fallback: {}}]\n"
-	if err := os.WriteFile(name, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, code := runEdge(t, "-config", name)
-	if code != 1 || !strings.Contains(out, "address already in use") {
-		t.Errorf("exit %d, output:\n%s", code, out)
-	}
-}
-
 // runEdge runs the binary to completion and returns its combined output and
 // exit code.
 func runEdge(t *testing.T, args ...string) (string, int) {
