@@ -385,20 +385,9 @@ func TestE2EHTTPClient(t *testing.T) {
 		e.check(t, base)
 	}
 
-	unixClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
-	resp, err = unixClient.Get("http://edge/hello")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != "Hello over a Unix socket\n" {
-		t.Errorf("unix: %d %q", resp.StatusCode, body)
+	status, ubody := get(t, unixClient(sock), "http://edge/hello")
+	if status != 200 || ubody != "Hello over a Unix socket\n" {
+		t.Errorf("unix: %d %q", status, ubody)
 	}
 }
 
