@@ -18,23 +18,16 @@
 // raw connection takes it with Ctx.Detach.
 package edge
 
-import "html"
+import (
+	"html"
+
+	"github.com/edge-rt/edge/http1"
+)
 
 // EscapeHTML escapes <, >, &, ' and " so that s can be placed in HTML
 // text or a quoted attribute (Caprese's sanitizeHtml).
 func EscapeHTML(s string) string { return html.EscapeString(s) }
 
-// tokenChars marks the bytes allowed in an HTTP token (RFC 9110 5.6.2).
-var tokenChars = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
+// tokenChars marks the bytes allowed in an HTTP token (RFC 9110 5.6.2):
+// http1's table, the one the request parser uses.
+var tokenChars = http1.TokenChars()

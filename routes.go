@@ -63,7 +63,11 @@ func Regexp(expr string) Matcher {
 func CompileRegexp(expr string) (Matcher, error) {
 	re, err := regexp.Compile("^(?:" + expr + ")$")
 	if err != nil {
-		return Matcher{}, fmt.Errorf("edge: regexp %q: %w", expr, err)
+		// The expression's own error reads better than the anchored one's.
+		if _, own := regexp.Compile(expr); own != nil {
+			err = own
+		}
+		return Matcher{}, &PatternError{Kind: "regexp", Expr: expr, Offset: -1, Reason: err.Error(), Err: err}
 	}
 	return Matcher{re: re}, nil
 }
@@ -85,28 +89,37 @@ func Pattern(p string) Matcher {
 
 // CompilePattern is Pattern returning an error instead of panicking.
 func CompilePattern(p string) (Matcher, error) {
+	fail := func(off int, format string, args ...any) (Matcher, error) {
+		return Matcher{}, &PatternError{Kind: "pattern", Expr: p, Offset: off, Reason: fmt.Sprintf(format, args...)}
+	}
 	if !strings.HasPrefix(p, "/") {
-		return Matcher{}, fmt.Errorf("edge: pattern %q: must start with /", p)
+		return fail(0, "must start with /")
 	}
 	segs := strings.Split(p[1:], "/")
 	var names []string
+	off, over := 1, -1 // off: of the segment in p; over: of the first parameter too many
 	for _, s := range segs {
+		segOff := off
+		off += len(s) + 1
 		name, ok := strings.CutPrefix(s, ":")
 		if !ok {
 			continue
 		}
 		if name == "" {
-			return Matcher{}, fmt.Errorf("edge: pattern %q: a parameter needs a name", p)
+			return fail(segOff, "a parameter needs a name")
 		}
 		for _, n := range names {
 			if n == name {
-				return Matcher{}, fmt.Errorf("edge: pattern %q: parameter %q appears twice", p, name)
+				return fail(segOff, "parameter %q appears twice", name)
 			}
 		}
 		names = append(names, name)
+		if len(names) == maxParams+1 {
+			over = segOff
+		}
 	}
 	if len(names) > maxParams {
-		return Matcher{}, fmt.Errorf("edge: pattern %q: %d parameters, at most %d", p, len(names), maxParams)
+		return fail(over, "%d parameters, at most %d", len(names), maxParams)
 	}
 	return Matcher{pattern: segs}, nil
 }

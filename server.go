@@ -417,7 +417,9 @@ func (s *Server) bind(l *Listener) error {
 	lc := net.ListenConfig{Control: func(network, address string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
-			if s.cfg.ReusePort {
+			// Unix sockets refuse SO_REUSEPORT (EOPNOTSUPP): a path has one
+			// listener, and a new process takes it over by unlinking it.
+			if s.cfg.ReusePort && strings.HasPrefix(network, "tcp") {
 				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 			}
 			if serr == nil && strings.HasPrefix(network, "tcp") {
@@ -441,7 +443,8 @@ func (s *Server) bind(l *Listener) error {
 	}
 	ln, err := lc.Listen(context.Background(), l.network, l.address)
 	if err != nil {
-		return fmt.Errorf("edge: listen %s %s: %w", l.network, l.address, err)
+		// A *net.OpError already reads "listen tcp ADDR: ...".
+		return fmt.Errorf("edge: %w", err)
 	}
 	if ul, ok := ln.(*net.UnixListener); ok {
 		ul.SetUnlinkOnClose(true)

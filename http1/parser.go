@@ -84,7 +84,7 @@ func NewParser(lim Limits, declared []string) *Parser {
 	p := &Parser{lim: lim.withDefaults()}
 	maxLen := 0
 	for _, name := range declared {
-		if !isToken(name) {
+		if !ValidToken(name) {
 			panic(fmt.Sprintf("http1: invalid declared header name %q", name))
 		}
 		maxLen = max(maxLen, len(name))
@@ -113,18 +113,6 @@ func (l Limits) withDefaults() Limits {
 		l.MaxHeaders = 100
 	}
 	return l
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if ctype[s[i]]&cTchar == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // String returns the method name, or "UNKNOWN" for MethodUnknown.

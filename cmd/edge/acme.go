@@ -21,6 +21,7 @@ import (
 
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/acmeclient"
+	"github.com/edge-rt/edge/http1"
 	"github.com/edge-rt/edge/tlsbackend"
 )
 
@@ -99,7 +100,7 @@ func (d *decoder) acmeClient(f field, fc *fileConfig) {
 					d.errorf(n, p, "%q: wildcard certificates need the DNS-01 challenge, which edge does not do", s)
 				case isIPHost(h):
 					d.errorf(n, p, "%q: certificates for IP addresses are not supported", s)
-				case !isHostname(h) || strings.Contains(h, "_"):
+				case !http1.ValidHostname(h) || strings.Contains(h, "_"):
 					d.errorf(n, p, "bad host name %q", s)
 				case slices.Contains(as.hosts, h):
 					d.errorf(n, p, "duplicate host %q", s)

@@ -64,14 +64,14 @@ func TestParseConfigErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		yaml   string
-		pos    string // "line:col", or "line" for YAML syntax errors
+		pos    string // "line:col"
 		reason string // a substring of the message after the position
 	}{
 		// Files.
 		{"empty", "", "", "empty configuration"},
 		{"comments only", "# nothing\n", "", "empty configuration"},
-		{"syntax", "workers: 1\n  bad: [\n", "2", "yaml:"},
-		{"tab", "workers: 1\nlisteners:\n\t- listen: x\n", "3", "yaml:"},
+		{"syntax", "workers: 1\n  bad: [\n", "2:3", "yaml:"},
+		{"tab", "workers: 1\nlisteners:\n\t- listen: x\n", "3:1", "yaml:"},
 		{"two documents", minimal + "---\nworkers: 1\n", "5:1", "more than one YAML document"},
 		{"not a mapping", "- a\n- b\n", "1:1", "expected a mapping, got a list"},
 		{"no listeners", "workers: 1\n", "1:1", "no listeners"},
@@ -121,6 +121,12 @@ func TestParseConfigErrors(t *testing.T) {
 			"4:13", `listeners[1].listen: address "0.0.0.0:8089" already used by listeners[0] (line 2)`},
 		{"same address v6", "listeners:\n  - listen: \"[::]:80\"\n    hosts: [{fallback: {}}]\n  - listen: \":80\"\n    hosts: [{fallback: {}}]\n", "4:13", "already used"},
 		{"same unix socket", "listeners:\n  - listen: \"unix:a.sock\"\n    hosts: [{fallback: {}}]\n  - listen: \"unix:./a.sock\"\n    hosts: [{fallback: {}}]\n", "4:13", "already used"},
+		// Regression: ":9500" and "127.0.0.1:9500" were both accepted and bound.
+		{"wildcard then specific", "listeners:\n  - listen: \":9500\"\n    hosts: [{fallback: {}}]\n  - listen: \"127.0.0.1:9500\"\n    hosts: [{fallback: {}}]\n",
+			"4:13", `listeners[1].listen: address "127.0.0.1:9500" overlaps ":9500" of listeners[0] (line 2)`},
+		{"specific then wildcard", "listeners:\n  - listen: \"[::1]:9500\"\n    hosts: [{fallback: {}}]\n  - listen: \"0.0.0.0:9500\"\n    hosts: [{fallback: {}}]\n", "4:13", `overlaps "[::1]:9500"`},
+		{"wildcard and name", "listeners:\n  - listen: \"localhost:9500\"\n    hosts: [{fallback: {}}]\n  - listen: \"[::]:9500\"\n    hosts: [{fallback: {}}]\n", "4:13", "overlaps"},
+		{"third listener", "listeners:\n  - listen: \"127.0.0.1:1\"\n    hosts: [{fallback: {}}]\n  - listen: \"127.0.0.2:1\"\n    hosts: [{fallback: {}}]\n  - listen: \":1\"\n    hosts: [{fallback: {}}]\n", "6:13", `overlaps "127.0.0.1:1"`},
 		{"hosts missing", "listeners:\n  - listen: \":1\"\n", "2:5", "missing hosts"},
 		{"hosts empty", "listeners:\n  - listen: \":1\"\n    hosts: []\n", "3:12", "listeners[0].hosts: no hosts"},
 

@@ -385,20 +385,9 @@ func TestE2EHTTPClient(t *testing.T) {
 		e.check(t, base)
 	}
 
-	unixClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
-	resp, err = unixClient.Get("http://edge/hello")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != "Hello over a Unix socket\n" {
-		t.Errorf("unix: %d %q", resp.StatusCode, body)
+	status, ubody := get(t, unixClient(sock), "http://edge/hello")
+	if status != 200 || ubody != "Hello over a Unix socket\n" {
+		t.Errorf("unix: %d %q", status, ubody)
 	}
 }
 
@@ -439,26 +428,6 @@ func TestE2ESignals(t *testing.T) {
 	}
 }
 
-// TestE2EBindError checks that a listen failure exits 1 with the reason.
-func TestE2EBindError(t *testing.T) {
-	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	dir := t.TempDir()
-	name := filepath.Join(dir, "edge.yaml")
-	cfg := "reusePort: false\nlisteners:\n  - listen: \"" + ln.Addr().String() + "\"\n    hosts: [{fallback: {}}]\n"
-	if err := os.WriteFile(name, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, code := runEdge(t, "-config", name)
-	if code != 1 || !strings.Contains(out, "address already in use") {
-		t.Errorf("exit %d, output:\n%s", code, out)
-	}
-}
-
 // runEdge runs the binary to completion and returns its combined output and
 // exit code.
 func runEdge(t *testing.T, args ...string) (string, int) {
@@ -483,6 +452,7 @@ func TestE2ECheck(t *testing.T) {
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
 	loadBad := filepath.Join(dir, "loadbad.yaml")
+	noCert := filepath.Join(dir, "nocert.yaml")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -490,8 +460,9 @@ func TestE2ECheck(t *testing.T) {
 	defer busy.Close()
 	files := map[string]string{
 		// -t never binds: a taken address is fine.
-		good: "listeners:\n  - listen: \"" + busy.Addr().String() + "\"\n    hosts:\n      - routes:\n          - prefix: /\n            static: ./public\n",
-		bad:  "workers: 1\nconnectionTimeout: 12 parsecs\nlisteners:\n  - listen: \":1\"\n    hosts:\n      - routes:\n          - path: /\n            statik: ./public\n",
+		good:   "listeners:\n  - listen: \"" + busy.Addr().String() + "\"\n    hosts:\n      - routes:\n          - prefix: /\n            static: ./public\n",
+		noCert: "listeners:\n  - listen: \":1\"\n    tls: true\n    hosts:\n      - certificates: {privKey: nokey.pem, fullChain: nochain.pem}\n        host: example.com\n        fallback: {}\n",
+		bad:    "workers: 1\nconnectionTimeout: 12 parsecs\nlisteners:\n  - listen: \":1\"\n    hosts:\n      - routes:\n          - path: /\n            statik: ./public\n",
 	}
 	for name, data := range files {
 		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
@@ -512,6 +483,8 @@ func TestE2ECheck(t *testing.T) {
 			bad + `:8:13: listeners[0].hosts[0].routes[0]: unknown key "statik" (did you mean "static"?)`,
 		}},
 		{"missing file", []string{"-t", "-config", filepath.Join(dir, "nope.yaml")}, 1, []string{"nope.yaml: no such file or directory"}},
+		// Regression: "configuration ok" with only a WARN.
+		{"missing certificate", []string{"-t", "-config", noCert}, 1, []string{noCert + ":5:23: listeners[0].hosts[0].certificates: " + filepath.Join(dir, "nokey.pem") + ": no such file"}},
 		{"version", []string{"-version"}, 0, []string{"edge v0.0.0-e2e " + runtime.Version() + " stdlib\n"}},
 		{"bad flag", []string{"-nope"}, 2, []string{"flag provided but not defined: -nope", "usage: edge"}},
 		{"extra argument", []string{"-t", "edge.yaml"}, 2, []string{`unexpected argument "edge.yaml"`}},

@@ -5,9 +5,10 @@
 //
 //	edge [-config FILE] [-t] [-version]
 //
-// Without -config, edge serves its embedded demo site on port 8089. With -t
-// it checks the config (parsing it and loading what it names, without binding
-// any address), prints the result and exits. SIGTERM or SIGINT shut it down
+// Without -config, edge serves its embedded demo site over HTTPS on port
+// 8009, with a self-signed certificate (http://localhost:8089 redirects
+// there). With -t it checks the config (parsing it and loading what it
+// names, without binding any address), prints the result and exits. SIGTERM or SIGINT shut it down
 // gracefully; a second signal ends it at once.
 //
 // See testdata/full.yaml for every config key.
@@ -25,6 +26,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -45,7 +47,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("edge", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	configFile := fl.String("config", "", "the config `file` (default: the embedded demo site on :8089)")
+	configFile := fl.String("config", "", "the config `file` (default: the embedded demo site, https://localhost:8009)")
 	check := fl.Bool("t", false, "check the config and exit")
 	showVersion := fl.Bool("version", false, "print the version and exit")
 	fl.Usage = func() {
@@ -134,14 +136,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edge: %v\n", err)
 		return 1
 	}
+	runDone := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		logger.Info("edge: shutting down")
-		stop() // a second signal ends the process at once
+		select {
+		case <-ctx.Done():
+			logger.Info("edge: shutting down")
+			stop() // a second signal ends the process at once
+		case <-runDone: // Run failed on its own (a bind error, say)
+		}
 	}()
-	if err := srv.Run(ctx); err != nil {
-		logger.Error("edge: exiting", "err", err)
-		fmt.Fprintf(stderr, "edge: %v\n", err)
+	err = srv.Run(ctx)
+	close(runDone)
+	if err != nil {
+		// One line, once: the library's errors already name the package.
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "edge: ") {
+			msg = "edge: " + msg
+		}
+		fmt.Fprintln(stderr, msg)
 		return 1
 	}
 	return 0

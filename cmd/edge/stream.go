@@ -10,6 +10,7 @@ import (
 
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/broadcast"
+	"github.com/edge-rt/edge/http1"
 	"github.com/edge-rt/edge/static"
 	"github.com/edge-rt/edge/web"
 	"github.com/edge-rt/edge/ws"
@@ -123,7 +124,7 @@ func (d *decoder) protocols(f field) ([]string, bool) {
 		switch {
 		case !ok:
 			return nil, false
-		case !isToken(s):
+		case !http1.ValidHeaderName(s):
 			d.errorf(n, p, "bad protocol %q: want a token (letters, digits and !#$%%&'*+-.^_`|~)", s)
 			return nil, false
 		case slices.Contains(ps, s):

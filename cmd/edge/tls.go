@@ -2,16 +2,21 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
+	"io/fs"
+	"os"
 
 	"fmt"
-	"go.yaml.in/yaml/v3"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/edge-rt/edge"
+	"github.com/edge-rt/edge/http1"
 	"github.com/edge-rt/edge/sni"
 	"github.com/edge-rt/edge/tlsbackend"
 )
@@ -183,6 +188,20 @@ func (fc *fileConfig) tlsListener(l *edge.Listener, lc *listenerConfig, logger *
 			} else {
 				h.KeyFile, h.CertFile = cc.key, cc.chain
 			}
+			// A file named here must exist: edge would serve the fallback
+			// certificate instead (certsPath is for certificates that come later).
+			for _, file := range []string{h.KeyFile, h.CertFile} {
+				if fi, err := os.Stat(file); err != nil || !fi.Mode().IsRegular() {
+					why := "not a regular file"
+					if err != nil {
+						why = "no such file"
+						if !errors.Is(err, fs.ErrNotExist) {
+							why = err.Error()
+						}
+					}
+					return fmt.Errorf("%s:%d:%d: %s: %s: %s", fc.name, cc.at.Line, cc.at.Column, cc.path, file, why)
+				}
+			}
 		}
 		scfg.Hosts = append(scfg.Hosts, h)
 	}
@@ -223,7 +242,7 @@ func (d *decoder) checkCertificates(lc *listenerConfig) {
 		if cc == nil {
 			continue
 		}
-		name := strings.Trim(stripHostPort(hc.host), "[]")
+		name := strings.Trim(http1.StripPort(hc.host), "[]")
 		_, ipErr := netip.ParseAddr(name)
 		switch {
 		case !lc.tls:
@@ -232,18 +251,4 @@ func (d *decoder) checkCertificates(lc *listenerConfig) {
 			d.errorf(cc.at, cc.path, "certificates needs a host name (clients without a matching SNI get the listener's defaultHost certificate)")
 		}
 	}
-}
-
-// stripHostPort drops a :port from a host pattern.
-func stripHostPort(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if i := strings.IndexByte(h, ']'); i > 0 {
-			return h[:i+1]
-		}
-		return h
-	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		return h[:i]
-	}
-	return h
 }
