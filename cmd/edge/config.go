@@ -212,6 +212,8 @@ var topFields = []topField{
 	{"workers", intField(func(c *edge.Config) *int { return &c.Workers }, 0, 4096)},
 	{"clientMax", intField(func(c *edge.Config) *int { return &c.ClientMax }, 0, math.MaxInt32)},
 	{"connectionTimeout", durField(func(c *edge.Config) *time.Duration { return &c.IdleTimeout }, true)},
+	{"firstByteTimeout", durField(func(c *edge.Config) *time.Duration { return &c.FirstByteTimeout }, true)},
+	{"maxConnsPerAddr", intField(func(c *edge.Config) *int { return &c.MaxConnsPerAddr }, 0, math.MaxInt32)},
 	{"readTimeout", durField(func(c *edge.Config) *time.Duration { return &c.ReadTimeout }, false)},
 	{"writeTimeout", durField(func(c *edge.Config) *time.Duration { return &c.WriteTimeout }, false)},
 	{"pendingTimeout", durField(func(c *edge.Config) *time.Duration { return &c.PendingTimeout }, true)},
