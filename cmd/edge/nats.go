@@ -28,6 +28,15 @@ var natsKeys = []string{"urls", "user", "password", "token", "credsFile", "subje
 // natsSettings is the decoded nats: block.
 type natsSettings struct {
 	cfg backplane.Config
+	bp  *backplane.NATS // once running
+}
+
+// natsBackplane is the running backplane, or nil.
+func (fc *fileConfig) natsBackplane() *backplane.NATS {
+	if fc.nats == nil {
+		return nil
+	}
+	return fc.nats.bp
 }
 
 // natsBlock decodes the nats: block into fc.nats.
@@ -140,5 +149,6 @@ func (fc *fileConfig) runNATS(srv *edge.Server, log *slog.Logger) (func(), error
 	if err != nil {
 		return nil, err
 	}
+	fc.nats.bp = bp
 	return func() { _ = bp.Close() }, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/accesslog"
 	"github.com/edge-rt/edge/admin"
+	"github.com/edge-rt/edge/control"
 	"github.com/edge-rt/edge/metrics"
 	"github.com/edge-rt/edge/observe"
 )
@@ -307,6 +308,17 @@ func (r *opsRunner) serve(ctx context.Context, srv *edge.Server) error {
 		return err
 	}
 	a.Handle("GET /metrics", r.metrics.Handler())
+	// The control API (messaging without Go): publish, send, tags,
+	// disconnect, counts; behind the same token.
+	ccfg := control.Config{Hub: srv.Hub(), Close: srv.CloseClient}
+	if bp := r.fc.natsBackplane(); bp != nil {
+		ccfg.Backplane = func() any { return bp.Stats() }
+	}
+	api, err := control.New(ccfg)
+	if err != nil {
+		return err
+	}
+	a.Handle("/api/", api)
 	if err := a.Start(); err != nil {
 		return err
 	}

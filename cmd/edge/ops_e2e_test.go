@@ -131,6 +131,31 @@ func TestE2EMetrics(t *testing.T) {
 		cl.expect(ws.OpText, "ping")
 	}
 
+	// The control API on the same admin listener: a publish to a tag with
+	// one client (joined through the chat stream) reaches it.
+	chat := dialWS(t, "ws://"+plain+"/chat?room=ops", ws.Dialer{})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		req, _ := http.NewRequest("POST", "http://"+adminAddr+"/api/publish", strings.NewReader(`{"tag": "room:ops", "data": "from the API"}`))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST /api/publish: %d %s", resp.StatusCode, b)
+		}
+		if strings.Contains(string(b), `"queued":1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST /api/publish never reached the chat client: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	chat.expect(ws.OpText, "from the API")
+
 	// The token is required.
 	if code, _ := scrape(t, adminAddr, ""); code != 401 {
 		t.Errorf("scrape without token: %d, want 401", code)
