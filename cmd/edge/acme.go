@@ -273,14 +273,16 @@ func (fc *fileConfig) acmeRoute(g *edge.Routes) {
 	}, "GET", "HEAD")
 }
 
-// acmeCatchAll adds, to a listener none of whose hosts matches every
+// acmeCatchAll returns, for a listener none of whose hosts matches every
 // host, a last group that serves the challenges alone: validation
 // requests for a host the listener does not route still get an answer.
-func (fc *fileConfig) acmeCatchAll(l *edge.Listener, lc *listenerConfig) {
+func (fc *fileConfig) acmeCatchAll(lc *listenerConfig) *edge.Routes {
 	if fc.acme == nil || fc.acme.mgr == nil || slices.ContainsFunc(lc.hosts, func(hc *hostConfig) bool { return hc.host == "" }) {
-		return
+		return nil
 	}
-	fc.acmeRoute(l.Routes(""))
+	g := edge.NewRoutes("")
+	fc.acmeRoute(g)
+	return g
 }
 
 // acmeTLS makes a TLS listener's backend config answer TLS-ALPN-01: the

@@ -18,6 +18,30 @@ func (fc *fileConfig) build(logger *slog.Logger) (*edge.Server, error) {
 	return srv, err
 }
 
+// routeGroups builds the route groups of listener lc, in order; acme is
+// the file whose ACME client answers challenges (fc itself, or on a reload
+// the running one).
+func (fc *fileConfig) routeGroups(d *decoder, lc *listenerConfig, acme *fileConfig, sets map[string]*static.Set, logger *slog.Logger) []*edge.Routes {
+	var gs []*edge.Routes
+	for _, hc := range lc.hosts {
+		g := edge.NewRoutes(hc.host)
+		acme.acmeRoute(g) // acme.go: the ACME client's HTTP-01 challenges first
+		for _, rc := range hc.routes {
+			if err := fc.addRoute(d, g, rc, sets, logger); err != nil {
+				d.errors(err)
+			}
+		}
+		if hc.fallback != nil {
+			g.Fallback(hc.fallback.handler())
+		}
+		gs = append(gs, g)
+	}
+	if g := acme.acmeCatchAll(lc); g != nil { // acme.go
+		gs = append(gs, g)
+	}
+	return gs
+}
+
 // server is build, also returning the listeners in config order.
 func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listener, error) {
 	d := &decoder{file: fc.name, dir: fc.dir}
@@ -37,19 +61,9 @@ func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listene
 				d.errors(err)
 			}
 		}
-		for _, hc := range lc.hosts {
-			g := l.Routes(hc.host)
-			fc.acmeRoute(g) // acme.go: the ACME client's HTTP-01 challenges first
-			for _, rc := range hc.routes {
-				if err := fc.addRoute(d, g, rc, sets, logger); err != nil {
-					d.errors(err)
-				}
-			}
-			if hc.fallback != nil {
-				g.Fallback(hc.fallback.handler())
-			}
+		for _, g := range fc.routeGroups(d, lc, fc, sets, logger) {
+			l.Add(g)
 		}
-		fc.acmeCatchAll(l, lc) // acme.go
 	}
 	if err := errors.Join(d.errs...); err != nil {
 		fc.closeTLS()

@@ -107,11 +107,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer ops.close()
-	srv, err := fc.build(logger)
+	srv, listeners, err := fc.server(logger)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	// SIGHUP reloads the routes (reload.go) instead of ending the process.
+	rl := &reloader{path: *configFile, running: fc, listeners: listeners, log: logger, counted: ops.reloadCounter()}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			rl.reload()
+		}
+	}()
 	defer fc.closeTLS()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -327,6 +327,14 @@ func (r *opsRunner) serve(ctx context.Context, srv *edge.Server) error {
 	return nil
 }
 
+// reloadCounter counts reloads in the metrics, or is nil without them.
+func (r *opsRunner) reloadCounter() func(ok bool) {
+	if r.metrics == nil {
+		return nil
+	}
+	return r.metrics.Reload
+}
+
 // close stops the admin listener and flushes the access log.
 func (r *opsRunner) close() {
 	r.stop()
