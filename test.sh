@@ -2,14 +2,15 @@
 # The whole test suite: installs the real peers the tests talk to (Debian
 # packages: curl, openssl, certbot, pebble, nodejs and npm for the node `ws`
 # interop test, which npm-installs `ws` itself, and chromium for the browser
-# test, which npm-installs playwright-core to drive it), checks formatting and
+# test, which npm-installs playwright-core to drive it, and tshark for the
+# independent JA4 derivation in tests/clienthello), checks formatting and
 # vet, then runs every test with the race detector.
 # Usage: ./test.sh   (extra arguments go to `go test`)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need=()
-for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium; do
+for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium tshark:tshark; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

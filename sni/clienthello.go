@@ -13,7 +13,7 @@ const (
 	// MaxHelloRecords is the most TLS records a ClientHello may be split
 	// over. Together with MaxHelloLen it bounds how many bytes the reader
 	// ever asks for: see MaxHelloBytes.
-	MaxHelloRecords = 32
+	MaxHelloRecords = 64
 	// MaxHelloBytes is the most bytes ParseClientHello can need before it
 	// returns a result other than ErrNeedMore: a peek buffer of this size
 	// always suffices.

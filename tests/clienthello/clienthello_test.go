@@ -336,3 +336,32 @@ func tsharkJA4(t *testing.T, raw []byte) string {
 	return fmt.Sprintf("t%s%s%02d%02d%s_%s_%s", ver, d, min(len(ciphers), 99), min(len(exts), 99), alpn,
 		sha12(strings.Join(cs, ",")), sha12(c))
 }
+
+// TestCommittedHellos checks the JA4 of every hello committed under
+// ja4/testdata (whose expected values ja4's own tests pin) against the
+// tshark derivation, so those pinned values are independently confirmed.
+func TestCommittedHellos(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("../../ja4/testdata/hellos/*.bin")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no committed hellos: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := sni.ParseClientHello(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fp := ja4.Fingerprint(h, ja4.TCP)
+			if want := tsharkJA4(t, raw); want != "" && fp != want {
+				t.Errorf("JA4 = %s, tshark-derived %s", fp, want)
+			}
+			t.Logf("%s %s", filepath.Base(f), fp)
+		})
+	}
+}
