@@ -3,7 +3,8 @@
 # packages: curl, openssl, certbot, pebble, nodejs and npm for the node `ws`
 # interop test, which npm-installs `ws` itself, and chromium for the browser
 # test, which npm-installs playwright-core to drive it, and prometheus for
-# promtool, which checks the /metrics output), checks formatting and
+# promtool, which checks the /metrics output, and tshark for the
+# independent JA4 derivation in tests/clienthello), checks formatting and
 # vet, then runs every test with the race detector.
 # Usage: ./test.sh   (extra arguments go to `go test`)
 set -euo pipefail
@@ -11,8 +12,9 @@ cd "$(dirname "$0")"
 
 need=()
 # nats-server: the backplane test with the Debian binary (tests/backplane_test.go);
-# promtool (prometheus): checks /metrics (cmd/edge/ops_e2e_test.go).
-for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server promtool:prometheus; do
+# promtool (prometheus): checks /metrics (cmd/edge/ops_e2e_test.go);
+# tshark: the independent JA4 derivation (tests/clienthello).
+for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server promtool:prometheus tshark:tshark; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

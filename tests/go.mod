@@ -9,6 +9,7 @@ require (
 	github.com/edge-rt/edge v0.0.0-00010101000000-000000000000
 	github.com/nats-io/nats-server/v2 v2.15.3
 	github.com/nats-io/nats.go v1.56.0
+	github.com/refraction-networking/utls v1.8.2
 )
 
 require (
