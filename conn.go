@@ -55,6 +55,7 @@ type conn struct {
 	reqStart   int64  // with an Observer: when the current request's head was complete (ns)
 	hsStart    int64  // with an Observer: when the TLS handshake began (ns)
 	tlsVersion uint16 // TLS: the negotiated version
+	ja4        string // TLS with TLSConfig.JA4: the client's JA4 fingerprint
 
 	tr          *transport      // TLS: the transport under tls
 	tls         tlsbackend.Conn // TLS connection, nil on plain listeners

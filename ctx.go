@@ -202,6 +202,10 @@ func (x *Ctx) Body() []byte { return x.body }
 // OnEnd.
 func (x *Ctx) BodySize() int64 { return x.bodyTotal }
 
+// JA4 is the TLS client's JA4 fingerprint (FoxIO's definition), when the
+// listener's TLSConfig.JA4 is set; "" otherwise and on plain listeners.
+func (x *Ctx) JA4() string { return x.c.ja4 }
+
 // ContentLength is the declared Content-Length, or -1.
 func (x *Ctx) ContentLength() int64 { return x.req.ContentLength }
 

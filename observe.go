@@ -38,6 +38,7 @@ func (w *worker) responded(c *conn, status, bodyLen int) {
 	}
 	if c.tls != nil && !c.handshaking {
 		r.TLSVersion = c.tlsVersion
+		r.JA4 = c.ja4
 	}
 	obs.Request(r)
 }

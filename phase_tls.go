@@ -12,7 +12,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/edge-rt/edge/ja4"
 	"github.com/edge-rt/edge/observe"
+	"github.com/edge-rt/edge/sni"
 	"github.com/edge-rt/edge/tlsbackend"
 	"golang.org/x/sys/unix"
 )
@@ -53,10 +55,14 @@ type transport struct {
 	running    atomic.Bool
 	claimed    atomic.Bool
 	connClosed atomic.Bool
-	wake       chan struct{}
-	out        []byte // loop mode: ciphertext to send
-	local      net.Addr
-	remote     net.Addr
+	// hello, when not nil, collects the first bytes read (handshake
+	// goroutine only) until they hold the whole ClientHello, for JA4.
+	hello     []byte
+	helloDone bool
+	wake      chan struct{}
+	out       []byte // loop mode: ciphertext to send
+	local     net.Addr
+	remote    net.Addr
 }
 
 func (t *transport) signal() {
@@ -64,6 +70,30 @@ func (t *transport) signal() {
 	case t.wake <- struct{}{}:
 	default:
 	}
+}
+
+// collectHello keeps the bytes of the ClientHello as they are read.
+func (t *transport) collectHello(b []byte) {
+	if len(t.hello)+len(b) > sni.MaxHelloBytes {
+		b = b[:sni.MaxHelloBytes-len(t.hello)]
+	}
+	t.hello = append(t.hello, b...)
+	if _, err := sni.ParseClientHello(t.hello); err != sni.ErrNeedMore {
+		t.helloDone = true
+	}
+}
+
+// fingerprint returns the JA4 of the collected ClientHello ("" if none).
+func (t *transport) fingerprint() string {
+	if t.hello == nil {
+		return ""
+	}
+	h, err := sni.ParseClientHello(t.hello)
+	t.hello = nil
+	if err != nil {
+		return ""
+	}
+	return ja4.Fingerprint(h, ja4.TCP)
 }
 
 // claim reports whether the caller is the one to close fd.
@@ -88,6 +118,9 @@ func (t *transport) Read(p []byte) (int, error) {
 		case e == 0 && r == 0:
 			return 0, io.EOF
 		case e == 0:
+			if t.hello != nil && !t.helloDone && t.blocking.Load() {
+				t.collectHello(p[:r])
+			}
 			return int(r), nil
 		case e == unix.EINTR:
 			continue
@@ -178,11 +211,15 @@ func (c *conn) startHandshake() bool {
 	if s.obs != nil {
 		c.hsStart = time.Now().UnixNano()
 	}
+	if lt.JA4 {
+		t.hello = make([]byte, 0, 2048)
+	}
 	t.running.Store(true)
 	ok := s.startGoroutine(func(ctx context.Context) {
 		hctx, cancel := context.WithTimeout(ctx, timeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
+		fp := t.fingerprint()
 		t.running.Store(false)
 		if t.connClosed.Load() {
 			// The connection was closed during the handshake: the loop left
@@ -192,7 +229,7 @@ func (c *conn) startHandshake() bool {
 			}
 			return
 		}
-		if w.submitConn(c, gen, func() { c.handshakeDone(tc, err) }) != nil {
+		if w.submitConn(c, gen, func() { c.ja4 = fp; c.handshakeDone(tc, err) }) != nil {
 			// The loop is gone (shut down or dead): nobody else will
 			// release this connection.
 			t.kill()

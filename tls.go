@@ -34,6 +34,9 @@ type TLSConfig struct {
 	// Backend names the TLS library for observers (tlsbackend.Backend's
 	// Name()); empty means the Server's Name() if it has one.
 	Backend string
+	// JA4 computes each client's JA4 fingerprint from its ClientHello
+	// (Ctx.JA4, observers and access logs), in the handshake's goroutine.
+	JA4 bool
 }
 
 // backendName names the TLS library for observers: the Server's

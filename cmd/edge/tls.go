@@ -29,6 +29,7 @@ type tlsSettings struct {
 	hostPolicy    edge.HostPolicy
 	backend       tlsbackend.Config // certificates hook set per listener
 	handshake     time.Duration
+	ja4           bool // fingerprint clients (access log, metrics observers)
 }
 
 // certConfig is a host's certificates: entry.
@@ -38,7 +39,7 @@ type certConfig struct {
 	path            string
 }
 
-var tlsKeys = []string{"minVersion", "maxVersion", "sessionTickets", "ticketKeyRotation", "alpn", "handshakeTimeout"}
+var tlsKeys = []string{"minVersion", "maxVersion", "sessionTickets", "ticketKeyRotation", "alpn", "handshakeTimeout", "ja4"}
 
 // tlsBlock decodes the top-level tls: mapping.
 func (d *decoder) tlsBlock(f field, ts *tlsSettings) {
@@ -71,6 +72,10 @@ func (d *decoder) tlsBlock(f field, ts *tlsSettings) {
 		case "handshakeTimeout":
 			if v, ok := d.duration(f, false); ok {
 				ts.handshake = v
+			}
+		case "ja4":
+			if v, ok := d.boolean(f); ok {
+				ts.ja4 = v
 			}
 		case "alpn":
 			items, ok := d.sequence(f)
@@ -217,7 +222,7 @@ func (fc *fileConfig) tlsListener(l *edge.Listener, lc *listenerConfig, logger *
 		store.Close()
 		return fmt.Errorf("%s:%d:%d: %s: tls: %w", fc.name, lc.at.line, lc.at.col, lc.at.path, err)
 	}
-	l.TLS(edge.TLSConfig{Server: srv, HostPolicy: ts.hostPolicy, HandshakeTimeout: ts.handshake})
+	l.TLS(edge.TLSConfig{Server: srv, HostPolicy: ts.hostPolicy, HandshakeTimeout: ts.handshake, JA4: ts.ja4, Backend: tlsBackend().Name()})
 	fc.stores = append(fc.stores, store)
 	fc.tlsServers = append(fc.tlsServers, srv)
 	return nil
