@@ -65,15 +65,27 @@ type conn struct {
 
 var errClosed = fmt.Errorf("openssl: %w", net.ErrClosed)
 
+// helloHandler is what the handle of an SSL refers to: a conn or a
+// session, told of the ClientHello.
+type helloHandler interface {
+	onClientHello(ssl *C.SSL) bool
+}
+
 //export edgeOpenSSLClientHello
 func edgeOpenSSLClientHello(ssl *C.SSL, al *C.int) C.int {
-	c := cgo.Handle(C.edge_ssl_handle(ssl)).Value().(*conn)
-	if err := c.clientHello(ssl); err != nil {
-		c.helloErr = err
+	h := cgo.Handle(C.edge_ssl_handle(ssl)).Value().(helloHandler)
+	if !h.onClientHello(ssl) {
 		*al = C.SSL_AD_INTERNAL_ERROR
 		return C.SSL_CLIENT_HELLO_ERROR
 	}
 	return C.SSL_CLIENT_HELLO_SUCCESS
+}
+
+// onClientHello runs inside the ClientHello callback, with c.mu held by
+// the goroutine running the handshake.
+func (c *conn) onClientHello(ssl *C.SSL) bool {
+	c.state.ServerName, c.helloErr = c.srv.clientHello(ssl, c.Conn)
+	return c.helloErr == nil
 }
 
 // ext returns a ClientHello extension and whether it is present.
@@ -86,11 +98,10 @@ func ext(ssl *C.SSL, typ int) ([]byte, bool) {
 	return C.GoBytes(unsafe.Pointer(p), C.int(n)), true
 }
 
-// clientHello runs inside the ClientHello callback, with c.mu held by the
-// goroutine running the handshake: it calls GetCertificate and sets the
-// certificate on the SSL.
-func (c *conn) clientHello(ssl *C.SSL) error {
-	st := c.srv.st
+// clientHello runs inside the ClientHello callback: it calls
+// GetCertificate and sets the certificate on the SSL. It returns the SNI.
+func (s *server) clientHello(ssl *C.SSL, nc net.Conn) (string, error) {
+	st := s.st
 	var hello tlsbackend.ClientHello
 	if b, ok := ext(ssl, extServerName); ok {
 		hello.ServerName = parseSNI(b)
@@ -105,9 +116,7 @@ func (c *conn) clientHello(ssl *C.SSL) error {
 	}
 	var cp *C.uchar
 	n := C.SSL_client_hello_get0_ciphers(ssl, &cp)
-	for _, s := range uint16sRaw(C.GoBytes(unsafe.Pointer(cp), C.int(n))) {
-		h.suites = append(h.suites, s)
-	}
+	h.suites = uint16sRaw(C.GoBytes(unsafe.Pointer(cp), C.int(n)))
 	var b []byte
 	if b, h.haveSigAlgs = ext(ssl, extSignatureAlgs); h.haveSigAlgs {
 		h.sigAlgs = uint16s(b, 2)
@@ -116,24 +125,23 @@ func (c *conn) clientHello(ssl *C.SSL) error {
 		h.groups = uint16s(b, 2)
 	}
 	hello.SupportsECDSA = h.supportsECDSA(st)
-	hello.Conn = c.Conn
-	c.state.ServerName = hello.ServerName
+	hello.Conn = nc
 
 	cert, err := st.get(&hello)
 	if err != nil {
-		return err
+		return hello.ServerName, err
 	}
 	if cert == nil {
-		return fmt.Errorf("openssl: GetCertificate returned no certificate for %q", hello.ServerName)
+		return hello.ServerName, fmt.Errorf("openssl: GetCertificate returned no certificate for %q", hello.ServerName)
 	}
-	ck, err := c.srv.convert(cert)
+	ck, err := s.convert(cert)
 	if err != nil {
-		return err
+		return hello.ServerName, err
 	}
 	if C.edge_use_cert(ssl, ck.leaf, ck.key, ck.chain, C.int(ck.n)) != 1 {
-		return queueError("openssl: use certificate")
+		return hello.ServerName, queueError("openssl: use certificate")
 	}
-	return nil
+	return hello.ServerName, nil
 }
 
 // uint16sRaw parses big-endian 2-byte values without a length prefix.
@@ -147,13 +155,22 @@ func uint16sRaw(b []byte) []uint16 {
 
 // op runs one SSL operation with c.mu held.
 func (c *conn) op(kind C.int, p []byte) (n int, code C.int, errs []C.ulong) {
+	return sslOp(c.ssl, kind, p)
+}
+
+// sslOp runs one SSL operation (C.EDGE_*): the bytes read or written,
+// SSL_get_error's code (0 on success) and the errors queued.
+func sslOp(ssl *C.SSL, kind C.int, p []byte) (n int, code C.int, errs []C.ulong) {
 	var r C.struct_edge_result
 	var buf unsafe.Pointer
 	if len(p) > 0 {
 		buf = unsafe.Pointer(&p[0])
 	}
 	var cn C.size_t
-	C.edge_op(c.ssl, kind, buf, C.size_t(len(p)), &cn, &r)
+	C.edge_op(ssl, kind, buf, C.size_t(len(p)), &cn, &r)
+	if r.nerr == 0 {
+		return int(cn), r.code, nil
+	}
 	return int(cn), r.code, append([]C.ulong(nil), r.errs[:r.nerr]...)
 }
 
@@ -278,16 +295,20 @@ func (c *conn) handshake(ctx context.Context) error {
 }
 
 // fillStateLocked records what the handshake settled.
-func (c *conn) fillStateLocked() {
-	c.state.Version = uint16(C.SSL_version(c.ssl))
-	c.state.CipherSuite = uint16(C.edge_cipher_id(c.ssl))
-	c.state.DidResume = C.SSL_session_reused(c.ssl) == 1
-	c.state.CurveID = tls.CurveID(C.edge_group_id(c.ssl))
+func (c *conn) fillStateLocked() { fillState(c.ssl, &c.state) }
+
+// fillState records what the handshake of ssl settled in st (the
+// ServerName excepted).
+func fillState(ssl *C.SSL, st *tlsbackend.State) {
+	st.Version = uint16(C.SSL_version(ssl))
+	st.CipherSuite = uint16(C.edge_cipher_id(ssl))
+	st.DidResume = C.SSL_session_reused(ssl) == 1
+	st.CurveID = tls.CurveID(C.edge_group_id(ssl))
 	var p *C.uchar
 	var n C.uint
-	C.SSL_get0_alpn_selected(c.ssl, &p, &n)
+	C.SSL_get0_alpn_selected(ssl, &p, &n)
 	if n > 0 {
-		c.state.NegotiatedProtocol = string(C.GoBytes(unsafe.Pointer(p), C.int(n)))
+		st.NegotiatedProtocol = string(C.GoBytes(unsafe.Pointer(p), C.int(n)))
 	}
 }
 
