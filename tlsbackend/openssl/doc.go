@@ -36,9 +36,12 @@
 // ALPN by server preference, a client offering only unknown protocols
 // refused with no_application_protocol; no renegotiation.
 //
-// Session tickets are OpenSSL's stateless tickets, on unless
-// Config.DisableSessionTickets (which also turns off TLS 1.3 stateful
-// tickets); there is no server-side session cache. The ticket key is
-// OpenSSL's own, random per Server and never rotated:
-// Config.TicketKeyRotation is validated but not applied.
+// Session tickets are stateless tickets (AES-256-CBC, HMAC-SHA256), on
+// unless Config.DisableSessionTickets (which also turns off TLS 1.3
+// stateful tickets); there is no server-side session cache. Their keys
+// come from crypto/rand and rotate every Config.TicketKeyRotation (12
+// hours by default): a ticket decrypts with the current or the previous
+// key, so it resumes for at least one period and at most two (one
+// decrypted with the previous key is replaced by a new one). Tickets do
+// not survive a restart or another Server. Close stops the rotation.
 package openssl

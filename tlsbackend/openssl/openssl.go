@@ -9,6 +9,7 @@ package openssl
 import "C"
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 	"weak"
 
@@ -233,10 +235,87 @@ func (backend) NewServer(cfg *tlsbackend.Config) (tlsbackend.Server, error) {
 	if C.edge_ctx_setup(ctx, alpnPtr, C.size_t(len(alpn))) != 1 {
 		return nil, queueError("openssl: callbacks")
 	}
+	var rot *rotator
+	if st.tickets {
+		period := cfg.TicketKeyRotation
+		if period == 0 {
+			period = DefaultTicketKeyRotation
+		}
+		key := ticketKey()
+		r := C.edge_tickets_setup(ctx, (*C.uchar)(unsafe.Pointer(&key[0])))
+		clear(key[:])
+		if r != 1 {
+			return nil, queueError("openssl: session ticket keys")
+		}
+		rot = &rotator{ctx: ctx, period: period}
+		rot.mu.Lock()
+		rot.timer = time.AfterFunc(period, rot.rotate)
+		rot.mu.Unlock()
+	}
 	ok = true
-	s := &server{ctx: ctx, st: st, certs: new(sync.Map)}
-	runtime.AddCleanup(s, func(ctx *C.SSL_CTX) { C.SSL_CTX_free(ctx) }, ctx)
+	s := &server{ctx: ctx, st: st, certs: new(sync.Map), rot: rot}
+	runtime.AddCleanup(s, func(a freeArgs) {
+		a.rot.stop()
+		C.SSL_CTX_free(a.ctx)
+	}, freeArgs{ctx, rot})
 	return s, nil
+}
+
+// DefaultTicketKeyRotation is the ticket key rotation period used when
+// Config.TicketKeyRotation is zero.
+const DefaultTicketKeyRotation = 12 * time.Hour
+
+// freeArgs is what the cleanup of a server frees.
+type freeArgs struct {
+	ctx *C.SSL_CTX
+	rot *rotator // nil without session tickets
+}
+
+// ticketKey returns a random ticket key: name, HMAC key, AES key.
+func ticketKey() *[80]byte {
+	var k [80]byte
+	rand.Read(k[:])
+	return &k
+}
+
+// rotator makes a new ticket key current every period; the previous one
+// still decrypts, so a ticket resumes for one to two periods.
+type rotator struct {
+	mu        sync.Mutex
+	ctx       *C.SSL_CTX
+	period    time.Duration
+	timer     *time.Timer
+	stopped   bool
+	rotations int
+}
+
+func (r *rotator) rotate() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	key := ticketKey()
+	C.edge_tickets_rotate(r.ctx, (*C.uchar)(unsafe.Pointer(&key[0])))
+	clear(key[:])
+	r.rotations++
+	r.timer.Reset(r.period)
+}
+
+// stop ends the rotation; the keys stay. Idempotent, nil-safe.
+func (r *rotator) stop() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped {
+		r.stopped = true
+		r.timer.Stop()
+	}
 }
 
 // withCString calls f with s as a C string and turns a result other than
@@ -277,6 +356,7 @@ type server struct {
 	ctx   *C.SSL_CTX
 	st    *settings
 	certs *sync.Map // weak.Pointer[tls.Certificate] -> *certKey
+	rot   *rotator  // nil without session tickets
 }
 
 // certKey is a tls.Certificate converted for OpenSSL; its objects are
@@ -303,9 +383,13 @@ func (s *server) Conn(c net.Conn) tlsbackend.Conn {
 	return tc
 }
 
-// Close returns nil. Connections keep working; the SSL_CTX is freed with
-// the last of them.
-func (s *server) Close() error { return nil }
+// Close stops the ticket key rotation (the current keys stay in use) and
+// returns nil. Idempotent. Connections keep working; the SSL_CTX is freed
+// with the last of them.
+func (s *server) Close() error {
+	s.rot.stop()
+	return nil
+}
 
 // convert returns cert as OpenSSL objects, from the cache or converted
 // now. It runs inside the ClientHello callback, on the thread of the

@@ -4,11 +4,17 @@
 #include "_cgo_export.h"
 #include <pthread.h>
 #include <string.h>
+#include <openssl/rand.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 static int edge_client_hello_cb(SSL *ssl, int *al, void *arg) {
 	(void)arg;
 	return edgeOpenSSLClientHello(ssl, al);
 }
+
+static int edge_alpn_idx = -1;
+static pthread_once_t edge_alpn_once = PTHREAD_ONCE_INIT;
 
 struct edge_alpn {
 	const unsigned char *list;
@@ -52,11 +58,100 @@ static void edge_alpn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 	free(ptr);
 }
 
-static int edge_alpn_idx = -1;
-static pthread_once_t edge_alpn_once = PTHREAD_ONCE_INIT;
+
+// edge_tickets are a context's session ticket keys: keys[0] encrypts,
+// both decrypt.
+struct edge_tickets {
+	pthread_mutex_t mu;
+	int n;
+	unsigned char keys[2][80]; // name 16, HMAC 32, AES 32
+};
+
+static void edge_tickets_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	struct edge_tickets *t = ptr;
+	if (t != NULL) {
+		pthread_mutex_destroy(&t->mu);
+		OPENSSL_cleanse(t->keys, sizeof t->keys);
+		free(t);
+	}
+}
+
+static int edge_tickets_idx = -1;
 
 static void edge_alpn_init(void) {
 	edge_alpn_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, edge_alpn_free);
+	edge_tickets_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, edge_tickets_free);
+}
+
+// edge_ticket_key sets up the cipher (AES-256-CBC) and the MAC
+// (HMAC-SHA256) of one key.
+static int edge_ticket_key(const unsigned char *key, unsigned char *iv, EVP_CIPHER_CTX *c, EVP_MAC_CTX *h, int enc) {
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)(key + 16), 32),
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	if (!EVP_MAC_CTX_set_params(h, params)) {
+		return 0;
+	}
+	if (enc) {
+		return EVP_EncryptInit_ex(c, EVP_aes_256_cbc(), NULL, key + 48, iv);
+	}
+	return EVP_DecryptInit_ex(c, EVP_aes_256_cbc(), NULL, key + 48, iv);
+}
+
+static int edge_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+		EVP_CIPHER_CTX *c, EVP_MAC_CTX *h, int enc) {
+	struct edge_tickets *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), edge_tickets_idx);
+	if (t == NULL) {
+		return -1;
+	}
+	int ret = 0;
+	pthread_mutex_lock(&t->mu);
+	if (enc) {
+		memcpy(name, t->keys[0], 16);
+		ret = RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) > 0 &&
+			edge_ticket_key(t->keys[0], iv, c, h, 1) ? 1 : -1;
+	} else {
+		for (int i = 0; i < t->n; i++) {
+			if (memcmp(name, t->keys[i], 16) == 0) {
+				// 2: valid, but issue a ticket under the current key.
+				ret = edge_ticket_key(t->keys[i], iv, c, h, 0) ? (i == 0 ? 1 : 2) : -1;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&t->mu);
+	return ret;
+}
+
+int edge_tickets_setup(SSL_CTX *ctx, const unsigned char *key) {
+	pthread_once(&edge_alpn_once, edge_alpn_init);
+	struct edge_tickets *t = calloc(1, sizeof *t);
+	if (t == NULL) {
+		return 0;
+	}
+	pthread_mutex_init(&t->mu, NULL);
+	memcpy(t->keys[0], key, 80);
+	t->n = 1;
+	if (edge_tickets_idx < 0 || !SSL_CTX_set_ex_data(ctx, edge_tickets_idx, t)) {
+		edge_tickets_free(NULL, t, NULL, 0, 0, NULL);
+		return 0;
+	}
+	return SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, edge_ticket_cb);
+}
+
+void edge_tickets_rotate(SSL_CTX *ctx, const unsigned char *key) {
+	struct edge_tickets *t = SSL_CTX_get_ex_data(ctx, edge_tickets_idx);
+	if (t == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&t->mu);
+	memcpy(t->keys[1], t->keys[0], 80);
+	memcpy(t->keys[0], key, 80);
+	t->n = 2;
+	pthread_mutex_unlock(&t->mu);
 }
 
 int edge_ctx_setup(SSL_CTX *ctx, const unsigned char *alpn, size_t alpn_len) {

@@ -79,4 +79,13 @@ int edge_drain(unsigned long *errs, int max);
 // ssl. 0 on failure (errors queued).
 int edge_use_cert(SSL *ssl, X509 *cert, EVP_PKEY *key, edge_x509p *chain, int n);
 
+// edge_tickets_setup makes ctx encrypt session tickets with key (80
+// bytes: name 16, HMAC 32, AES 32) and decrypt them with it or the
+// previous key. 0 on failure.
+int edge_tickets_setup(SSL_CTX *ctx, const unsigned char *key);
+
+// edge_tickets_rotate makes key current and keeps the current one for
+// decryption only.
+void edge_tickets_rotate(SSL_CTX *ctx, const unsigned char *key);
+
 #endif
