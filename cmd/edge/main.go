@@ -150,6 +150,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	go func() {
 		select {
 		case <-ctx.Done():
+			select {
+			case <-runDone: // Run failed, and the deferred stop() ended ctx
+				return
+			default:
+			}
 			logger.Info("edge: shutting down")
 			stop() // a second signal ends the process at once
 		case <-runDone: // Run failed on its own (a bind error, say)
