@@ -18,6 +18,8 @@ for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs 
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# libssl-dev, pkg-config: the OpenSSL backend (go test -tags openssl below).
+{ command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libssl; } || need+=(libssl-dev pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 		echo "test.sh: installing ${need[*]}"
@@ -40,5 +42,10 @@ CGO_ENABLED=0 go build ./...
 (cd tests && go vet ./...)
 echo "== go test -race"
 go test -race -shuffle=on -count=1 -timeout 20m "$@" ./...
+# The OpenSSL backend (tlsbackend/openssl) and everything on it, cmd/edge's
+# end-to-end tests included.
+echo "== go test -tags openssl -race"
+go vet -tags openssl ./...
+go test -tags openssl -race -count=1 -timeout 20m "$@" ./...
 echo "== go test -race (tests module)"
 (cd tests && go test -race -shuffle=on -count=1 -timeout 20m "$@" ./...)
