@@ -422,24 +422,11 @@ func (g *Routes) matchHost(host []byte) bool {
 	}
 	h := str(host)
 	if !strings.Contains(p, ":") || strings.HasPrefix(p, "[") && !strings.Contains(p, "]:") {
-		h = stripPort(h)
+		h = http1.StripPort(h)
 	}
 	if strings.HasPrefix(p, "*.") {
 		suffix := p[1:] // ".example.com"
 		return len(h) > len(suffix) && strings.EqualFold(h[len(h)-len(suffix):], suffix)
 	}
 	return strings.EqualFold(h, p)
-}
-
-func stripPort(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if i := strings.IndexByte(h, ']'); i > 0 {
-			return h[:i+1]
-		}
-		return h
-	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		return h[:i]
-	}
-	return h
 }

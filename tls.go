@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edge-rt/edge/http1"
 	"github.com/edge-rt/edge/tlsbackend"
 )
 
@@ -65,5 +66,5 @@ func (c *conn) hostMisdirected(host []byte) bool {
 	if c.tls == nil || c.sni == "" || c.l.tls.HostPolicy == HostIgnoresSNI || len(host) == 0 {
 		return false
 	}
-	return !strings.EqualFold(stripPort(str(host)), c.sni)
+	return !strings.EqualFold(http1.StripPort(str(host)), c.sni)
 }
