@@ -132,11 +132,21 @@ func TestHostileReplyStorm(t *testing.T) {
 	var staleMu sync.Mutex
 	var stale []ClientID
 	var rwg sync.WaitGroup
+	// Readers stop on stopReaders, never on a closed reqs: a handler's send
+	// and a close would have no happens-before edge the race detector sees
+	// (the client learns of the reply over a socket).
+	stopReaders := make(chan struct{})
 	for range 8 {
 		rwg.Add(1)
 		go func() {
 			defer rwg.Done()
-			for it := range reqs {
+			for {
+				var it item
+				select {
+				case it = <-reqs:
+				case <-stopReaders:
+					return
+				}
 				if err := srv.Reply(it.id, 200, "text/plain", []byte(it.tok)); err != nil && !errors.Is(err, ErrGone) {
 					t.Errorf("Reply: %v", err)
 				}
@@ -207,7 +217,7 @@ func TestHostileReplyStorm(t *testing.T) {
 	cwg.Wait()
 	close(stopChaos)
 	chaosWG.Wait()
-	close(reqs)
+	close(stopReaders)
 	rwg.Wait()
 	t.Logf("%d chaos replies fired", chaosSent.Load())
 	if !hostileWait(5*time.Second, func() bool { return srv.Stats().Open == 0 }) {
