@@ -142,6 +142,8 @@ type stats struct {
 	wsMessagesIn, wsMessagesOut, wsSlowClosed atomic.Uint64
 	wsQueueDrops                              atomic.Uint64
 	bytesIn, bytesOut                         atomic.Uint64
+	upConnects, upReused, upFailures          atomic.Uint64
+	upBytesIn, upBytesOut, upSplices          atomic.Uint64
 	closed                                    [numReasons]atomic.Uint64
 	_                                         [64]byte
 }
@@ -166,6 +168,12 @@ type Stats struct {
 	WSSlowClosed       uint64            // WebSocket clients closed because their queue was full
 	BytesIn            uint64            // bytes read from clients
 	BytesOut           uint64            // bytes written to clients
+	UpConnects         uint64            // proxy: backend connections opened
+	UpReused           uint64            // proxy: requests sent on a pooled backend connection
+	UpFailures         uint64            // proxy: backend connects refused or timed out, connections lost mid-exchange
+	UpBytesIn          uint64            // proxy: bytes read from backends
+	UpBytesOut         uint64            // proxy: bytes written to backends
+	UpSplices          uint64            // proxy: splice(2) calls moving bytes between plain sockets
 	Closed             map[string]uint64 // closed connections by reason
 }
 
@@ -195,6 +203,12 @@ func (s *Server) Stats() Stats {
 		st.WSSlowClosed += c.wsSlowClosed.Load()
 		st.BytesIn += c.bytesIn.Load()
 		st.BytesOut += c.bytesOut.Load()
+		st.UpConnects += c.upConnects.Load()
+		st.UpReused += c.upReused.Load()
+		st.UpFailures += c.upFailures.Load()
+		st.UpBytesIn += c.upBytesIn.Load()
+		st.UpBytesOut += c.upBytesOut.Load()
+		st.UpSplices += c.upSplices.Load()
 		for i := range c.closed {
 			st.Closed[reasonNames[i]] += c.closed[i].Load()
 		}

@@ -76,8 +76,10 @@ type conn struct {
 	closed     bool
 	qblocked   bool // WebSocket: the socket did not take all of a queue write
 	detach     func(ctx context.Context, t *Takeover)
-	take       *Takeover // the head's pieces once a handler asked for a takeover
-	taken      bool      // TLS: taken over by a goroutine that does blocking I/O through tr
+	take       *Takeover  // the head's pieces once a handler asked for a takeover
+	taken      bool       // TLS: taken over by a goroutine that does blocking I/O through tr
+	px         *proxyConn // the proxy phase: a request or the connection forwarded to a backend
+	pre        *preface   // the preface phase: a PROXY header or a ClientHello being read
 }
 
 // phase is where a connection is in its life; transitions happen in
@@ -86,17 +88,19 @@ type conn struct {
 type phase uint8
 
 const (
-	phaseTLSHandshake phase = iota // phase_tls.go
+	phasePreface      phase = iota // phase_preface.go: PROXY header, ClientHello peek
+	phaseTLSHandshake              // phase_tls.go
 	phaseHead                      // phase_head.go: waiting for or parsing request heads
 	phaseBody                      // phase_body.go: a request body arriving
 	phasePending                   // clients.go: waiting for Server.Reply
 	phaseWebSocket                 // phase_ws.go
-	phaseTakeover                  // phase_takeover.go: a goroutine (or, later, the proxy) has it
+	phaseTakeover                  // phase_takeover.go: a goroutine has it
+	phaseProxy                     // phase_proxy.go (client side), phase_upstream.go (backend side)
 	phaseLinger                    // phase_linger.go: half-closed, draining input
 	phaseClosed
 )
 
-var phaseNames = [...]string{"tls_handshake", "head", "body", "pending", "websocket", "takeover", "linger", "closed"}
+var phaseNames = [...]string{"preface", "tls_handshake", "head", "body", "pending", "websocket", "takeover", "proxy", "linger", "closed"}
 
 func (p phase) String() string { return phaseNames[p] }
 
@@ -105,10 +109,14 @@ func (c *conn) phase() phase {
 	switch {
 	case c.closed:
 		return phaseClosed
+	case c.pre != nil:
+		return phasePreface
 	case c.handshaking:
 		return phaseTLSHandshake
 	case c.taken || c.detach != nil:
 		return phaseTakeover
+	case c.px != nil:
+		return phaseProxy
 	case c.lingering:
 		return phaseLinger
 	case c.ws != nil:
@@ -135,6 +143,14 @@ func (c *conn) OnEvent(ev uint32) {
 	}
 	if c.handshaking || c.taken {
 		c.tr.signal()
+		return
+	}
+	if c.pre != nil {
+		c.preRead()
+		return
+	}
+	if c.px != nil {
+		c.pxEvent(ev)
 		return
 	}
 	if c.qblocked {
@@ -167,6 +183,10 @@ func (c *conn) OnEvent(ev uint32) {
 
 func (c *conn) read() {
 	w := c.w
+	if c.px != nil {
+		c.pxRead()
+		return
+	}
 	if c.tls != nil && !c.lingering {
 		c.readTLSLoop(false)
 		return
@@ -221,7 +241,7 @@ func (c *conn) run(data []byte) {
 
 // canProcess reports whether buffered input may be processed now.
 func (c *conn) canProcess() bool {
-	return !c.closed && !c.isPending && !c.blocked() && !c.qblocked && c.detach == nil && !c.lingering && !c.handshaking
+	return !c.closed && !c.isPending && !c.blocked() && !c.qblocked && c.detach == nil && !c.lingering && !c.handshaking && c.px == nil
 }
 
 // submit runs f on the connection's loop later, unless by then the
@@ -273,6 +293,8 @@ func (c *conn) afterOutput() {
 		c.wsAfterOutput()
 	case c.detach != nil:
 		c.handOver()
+	case c.px != nil:
+		c.pxAfterOutput()
 	case c.isPending:
 		c.setEvents(0)
 		if c.list != &w.pending {
@@ -295,7 +317,7 @@ func (c *conn) afterOutput() {
 		c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
 		c.moveTo(&w.idle)
 	}
-	if c.tlsMore && !c.isPending && !c.closed && c.detach == nil {
+	if c.tlsMore && !c.isPending && !c.closed && c.detach == nil && c.px == nil {
 		c.tlsMore = false
 		c.submit(func() {
 			if !c.handshaking {
@@ -315,6 +337,9 @@ func (c *conn) close(why closeReason) {
 	}
 	if c.body != nil {
 		c.endBody(false)
+	}
+	if c.px != nil {
+		c.pxClosed()
 	}
 	if s := c.w.srv; s.cfg.Debug {
 		s.log.Debug("edge: close", "remote", c.remote, "phase", c.phase().String(), "reason", reasonNames[why])

@@ -22,7 +22,7 @@ func (c *conn) process(data []byte) {
 		c.wsProcess(data)
 		return
 	}
-	for len(data) > 0 && (c.body != nil || !c.closeAfter) && !c.isPending && c.detach == nil {
+	for len(data) > 0 && (c.body != nil || !c.closeAfter) && !c.isPending && c.detach == nil && c.px == nil {
 		if c.body != nil {
 			n := c.feedBody(data)
 			data = data[n:]
@@ -70,18 +70,9 @@ func (c *conn) handle(head, rest []byte) []byte {
 	w.stats.requests.Add(1)
 	c.requestStarted()
 	hasBody := req.ContentLength > 0 || req.Chunked
-	switch req.Method {
-	case http1.MethodPOST, http1.MethodPUT, http1.MethodPATCH:
-		if !s.cfg.AllowPost {
-			c.fail(errMethodNotAllowed)
-			return nil
-		}
-	default:
-		if hasBody && !s.cfg.AllowPost {
-			c.fail(errMethodNotAllowed)
-			return nil
-		}
-	}
+	// Without AllowPost a request with a body (or a method meant for one)
+	// gets 405, except on a proxy route: the backend decides.
+	refuseBody := !s.cfg.AllowPost && (hasBody || req.Method == http1.MethodPOST || req.Method == http1.MethodPUT || req.Method == http1.MethodPATCH)
 	if req.ContentLength > s.cfg.MaxBodySize {
 		c.fail(errBodyTooLarge)
 		return nil
@@ -101,6 +92,10 @@ func (c *conn) handle(head, rest []byte) []byte {
 		return rest
 	}
 	g := c.l.group(req.Host)
+	if refuseBody && (g == nil || !g.hasProxy) {
+		c.fail(errMethodNotAllowed)
+		return nil
+	}
 	if g != nil {
 		x.group = g
 		var allowed uint16 // methods of routes whose path matched but method did not
@@ -112,6 +107,10 @@ func (c *conn) handle(head, rest []byte) []byte {
 			if !r.methodOK(x) {
 				allowed |= r.methods
 				continue
+			}
+			if _, isProxy := r.kind.(proxyRoute); refuseBody && !isProxy {
+				c.fail(errMethodNotAllowed)
+				return nil
 			}
 			x.route = r
 			left, handled := r.kind.serve(c, head, rest)
@@ -132,6 +131,10 @@ func (c *conn) handle(head, rest []byte) []byte {
 			x.route = nil
 			g.fallback(x)
 		}
+	}
+	if !x.done() && refuseBody {
+		c.fail(errMethodNotAllowed)
+		return nil
 	}
 	if !x.done() {
 		x.route = nil

@@ -59,10 +59,13 @@ type transport struct {
 	// goroutine only) until they hold the whole ClientHello, for JA4.
 	hello     []byte
 	helloDone bool
-	wake      chan struct{}
-	out       []byte // loop mode: ciphertext to send
-	local     net.Addr
-	remote    net.Addr
+	// pre holds bytes read before the handshake began (a preface), read
+	// first.
+	pre    []byte
+	wake   chan struct{}
+	out    []byte // loop mode: ciphertext to send
+	local  net.Addr
+	remote net.Addr
 }
 
 func (t *transport) signal() {
@@ -108,6 +111,14 @@ func (t *transport) kill() {
 func (t *transport) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if len(t.pre) > 0 {
+		n := copy(p, t.pre)
+		t.pre = t.pre[n:]
+		if t.hello != nil && !t.helloDone {
+			t.collectHello(p[:n])
+		}
+		return n, nil
 	}
 	for {
 		if t.dead.Load() {
@@ -183,7 +194,7 @@ func (t *transport) SetWriteDeadline(d time.Time) error { return t.SetDeadline(d
 // startHandshake runs the TLS handshake of a new connection in a goroutine;
 // the loop only forwards readiness to it until handshakeDone. It reports
 // false when no goroutine could start (shutdown): close the connection.
-func (c *conn) startHandshake() bool {
+func (c *conn) startHandshake(pre []byte) bool {
 	w := c.w
 	s := w.srv
 	lt := c.l.tls
@@ -191,7 +202,7 @@ func (c *conn) startHandshake() bool {
 	if c.remote.IsValid() {
 		remote = net.TCPAddrFromAddrPort(c.remote)
 	}
-	t := &transport{fd: c.fd, wake: make(chan struct{}, 1), local: c.l.ln.Addr(), remote: remote}
+	t := &transport{fd: c.fd, wake: make(chan struct{}, 1), local: c.l.ln.Addr(), remote: remote, pre: pre}
 	t.blocking.Store(true)
 	c.tr = t
 	c.tls = lt.Server.Conn(t)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/edge-rt/edge/http1"
+	"github.com/edge-rt/edge/proxy"
 	"github.com/edge-rt/edge/static"
 )
 
@@ -219,6 +220,7 @@ type Routes struct {
 	host     string // "" = any host
 	routes   []route
 	fallback Handler
+	hasProxy bool // a proxy route takes request bodies whatever Config.AllowPost says
 }
 
 // NewRoutes returns an empty group for host: "" matches every host,
@@ -314,6 +316,33 @@ func (g *Routes) Content(ct *static.Content, paths ...string) *Routes {
 // request's host (without port) and "{url}" by the request target.
 func (g *Routes) Redirect(m Matcher, status int, target string, methods ...string) *Routes {
 	return g.Handle(m, func(c *Ctx) { c.Redirect(status, expandTarget(target, c)) }, methods...)
+}
+
+// Proxy forwards requests matched by m, with one of methods (none: any
+// method), to r's backends: each request on its own (proxy.ModeRequest),
+// or the whole connection from the first matching request on
+// (proxy.ModePin). Request bodies are forwarded whatever Config.AllowPost
+// says (Config.MaxBodySize still bounds them). It calls r.Init and panics
+// if r is invalid: call r.Init first to get the error. r must not change
+// after; its active health checks run while a server serving it runs.
+func (g *Routes) Proxy(m Matcher, r *proxy.Route, methods ...string) *Routes {
+	if err := r.Init(); err != nil {
+		panic(err)
+	}
+	g.hasProxy = true
+	g.add(route{methods: methodMask(methods), m: m, kind: proxyRoute{r}})
+	return g
+}
+
+// proxyRoutes returns the proxy routes of the group.
+func (g *Routes) proxyRoutes() []*proxy.Route {
+	var rs []*proxy.Route
+	for i := range g.routes {
+		if k, ok := g.routes[i].kind.(proxyRoute); ok {
+			rs = append(rs, k.r)
+		}
+	}
+	return rs
 }
 
 // ValidMethod reports whether name is a method routes can take.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/edge-rt/edge/broadcast"
 	"github.com/edge-rt/edge/http1"
 	"github.com/edge-rt/edge/observe"
+	"github.com/edge-rt/edge/proxy"
 	"golang.org/x/sys/unix"
 )
 
@@ -92,8 +94,12 @@ type Config struct {
 	// MaxBodySize bounds a request body (413 beyond). Zero means 1 MiB.
 	MaxBodySize int64
 	// AllowPost enables request bodies (Caprese's postRequestMethod). When
-	// false, POST, PUT, PATCH and any request with a body get 405.
+	// false, POST, PUT, PATCH and any request with a body get 405 (except
+	// on proxy routes: the backend decides).
 	AllowPost bool
+	// NoSplice turns off splice(2) in proxy tunnels between plain sockets
+	// (bytes are then copied through user space, as on TLS listeners).
+	NoSplice bool
 	// Headers are the request headers handlers read with Ctx.Header. The
 	// parser stores only these (and the few edge uses itself).
 	Headers []string
@@ -222,6 +228,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	loopErrs chan error
+	checks   map[*proxy.Route]context.CancelFunc // active health checks running
 	quitOnce sync.Once
 
 	stopped     chan struct{} // closed when the first Shutdown returns
@@ -257,6 +264,10 @@ type Listener struct {
 	fd   int
 	tls  *TLSConfig
 	name string // the bound address, for logs and observers
+
+	ppOn    bool           // AcceptProxyProtocol
+	ppTrust []netip.Prefix // sources that may send a PROXY header
+	pass    []passthrough  // Passthrough hosts (TLS listeners)
 }
 
 // Listen adds a listener: network "tcp", "tcp4" or "tcp6" with a
@@ -285,6 +296,10 @@ func (l *Listener) Routes(host string) *Routes {
 func (l *Listener) SetRoutes(groups ...*Routes) {
 	gs := append([]*Routes(nil), groups...)
 	l.live.Store(&gs)
+	s := l.srv
+	s.mu.Lock()
+	s.syncProxyChecks()
+	s.mu.Unlock()
 }
 
 // Add appends an existing route group (it may be shared by listeners).
@@ -321,16 +336,20 @@ func (l *Listener) addrString() string {
 }
 
 func (l *Listener) group(host []byte) *Routes {
-	groups := l.groups
-	if p := l.live.Load(); p != nil {
-		groups = *p
-	}
-	for _, g := range groups {
+	for _, g := range l.currentGroups() {
 		if g.matchHost(host) {
 			return g
 		}
 	}
 	return nil
+}
+
+// currentGroups returns the groups serving now (SetRoutes' or the built ones).
+func (l *Listener) currentGroups() []*Routes {
+	if p := l.live.Load(); p != nil {
+		return *p
+	}
+	return l.groups
 }
 
 func (s *Server) headerIndex(name string) int {
@@ -407,6 +426,7 @@ func (s *Server) Start() error {
 		}()
 	}
 	s.started = true
+	s.syncProxyChecks()
 	for _, l := range s.listeners {
 		s.log.Info("edge: listening", "network", l.network, "addr", l.addrString(), "workers", s.cfg.Workers)
 	}

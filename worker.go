@@ -9,6 +9,7 @@ import (
 
 	"github.com/edge-rt/edge/internal/evloop"
 	"github.com/edge-rt/edge/observe"
+	"github.com/edge-rt/edge/proxy"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,6 +51,12 @@ type worker struct {
 	handshakes connList // TLS handshakes in progress (their goroutine times them out)
 	fresh      connList // new connections that sent no request byte yet
 	taken      connList // TLS connections taken over by a goroutine (no timeout: theirs)
+	proxied    connList // in the proxy phase (idle timeout; backends have their own deadlines)
+
+	ups    []*upstream                // backend connections serving a client (deadlines)
+	pools  map[*proxy.Backend]*upPool // idle backend connections
+	pipes  []*spipe                   // empty pipes for splicing tunnels
+	npipes int                        // pipes held (pooled and in use)
 
 	dmu          sync.Mutex
 	dirty        []*connHandle // connections with queued messages to write
@@ -92,6 +99,7 @@ func newWorker(s *Server, id int) (*worker, error) {
 	w.writing.timeout = s.cfg.WriteTimeout
 	w.pending.timeout = s.cfg.PendingTimeout
 	w.wsIdle.timeout = s.cfg.pingInterval()
+	w.proxied.timeout = s.cfg.IdleTimeout
 	w.drainDirtyFn = w.drainDirty
 	return w, nil
 }
@@ -209,6 +217,16 @@ func sockaddrToAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 }
 
 func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
+	if l.ppOn && !l.trusted(remote) {
+		// Only trusted proxies may connect to a PROXY protocol listener.
+		w.stats.refused.Add(1)
+		if s := w.srv; s.perAddr != nil && remote.IsValid() {
+			s.perAddr.release(remote.Addr())
+		}
+		w.srv.nconns.Add(-1)
+		unix.Close(fd)
+		return
+	}
 	var c *conn
 	if n := len(w.free); n > 0 {
 		c = w.free[n-1]
@@ -219,8 +237,10 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 	}
 	*c = conn{gen: c.gen + 1, w: w, fd: fd, l: l, remote: remote, events: unix.EPOLLIN | unix.EPOLLRDHUP}
 	started := true
-	if l.tls != nil {
-		started = c.startHandshake()
+	if l.needsPreface() {
+		c.pre = &preface{proxyDone: !l.ppOn}
+	} else if l.tls != nil {
+		started = c.startHandshake(nil)
 	}
 	if err := w.loop.Add(fd, c.events, c); err != nil {
 		w.srv.log.Warn("edge: register connection", "err", err)
@@ -258,6 +278,8 @@ func (w *worker) tick(now time.Time) {
 	w.writing.expire(now, func(c *conn) { c.close(reasonWriteTimeout) })
 	w.pending.expire(now, func(c *conn) { c.timeoutPending() })
 	w.wsIdle.expire(now, func(c *conn) { c.wsIdle() })
+	w.proxied.expire(now, func(c *conn) { c.pxIdle() })
+	w.tickUpstreams(now)
 }
 
 // shrinkBuffers drops worker buffers a burst made large, once a second:
@@ -308,11 +330,12 @@ func (w *worker) beginShutdown() {
 	// Connections reading a request finish it (respond adds Connection:
 	// close while closing); those waiting to write or for a reply close
 	// after their response.
-	for _, l := range []*connList{&w.writing, &w.pending} {
+	for _, l := range []*connList{&w.writing, &w.pending, &w.proxied} {
 		for c := l.head; c != nil; c = c.next {
 			c.closeAfter = true
 		}
 	}
+	w.closeUpstreams()
 }
 
 // forceClose closes every remaining connection (shutdown deadline). A
@@ -330,10 +353,10 @@ func (w *worker) forceClose() (cut int) {
 		}
 		c = next
 	}
-	for _, l := range []*connList{&w.handshakes, &w.fresh, &w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle, &w.taken} {
+	for _, l := range []*connList{&w.handshakes, &w.fresh, &w.idle, &w.reading, &w.writing, &w.pending, &w.wsIdle, &w.taken, &w.proxied} {
 		for c := l.head; c != nil; {
 			next := c.next
-			if l == &w.writing && c.ws == nil || l == &w.pending || l == &w.reading && c.body != nil {
+			if l == &w.writing && c.ws == nil && (c.px == nil || !c.px.tunnel) || l == &w.pending || l == &w.reading && c.body != nil || l == &w.proxied && !c.px.tunnel {
 				cut++
 			}
 			c.close(reasonShutdown)

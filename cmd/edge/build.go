@@ -90,6 +90,8 @@ func (fc *fileConfig) addRoute(d *decoder, g *edge.Routes, rc *routeConfig, sets
 		g.Handle(rc.matcher(), rc.respond.handler(), rc.methods...)
 	case "redirect":
 		g.Redirect(rc.matcher(), rc.redirect.status, rc.redirect.to, rc.methods...)
+	case "proxy":
+		g.Proxy(rc.matcher(), rc.proxy, rc.methods...)
 	case "static":
 		var src static.Source
 		if rc.dev {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/http1"
+	"github.com/edge-rt/edge/proxy"
 	"github.com/edge-rt/edge/sni"
 	"github.com/edge-rt/edge/static"
 	"github.com/edge-rt/edge/tlsbackend"
@@ -73,7 +74,7 @@ const (
 )
 
 var matcherKeys = []string{"path", "paths", "prefix", "regexp", "pattern"}
-var actionKeys = []string{"respond", "redirect", "static", "file", "stream", "acme"}
+var actionKeys = []string{"respond", "redirect", "static", "file", "stream", "acme", "proxy"}
 
 type routeConfig struct {
 	at where // the action's value: build errors point here
@@ -87,6 +88,7 @@ type routeConfig struct {
 	respond  *respondConfig
 	redirect *redirectConfig
 	stream   *streamConfig // stream.go
+	proxy    *proxy.Route  // proxy.go
 	path     string        // static, file, acme: a path resolved against fileConfig.dir, or "embed:"
 	dev      bool          // static: read from disk per request
 }
@@ -540,7 +542,7 @@ func (d *decoder) route(n *yaml.Node, path string) *routeConfig {
 	switch len(actions) {
 	case 0:
 		if ok { // else a misspelt key was reported
-			d.errorf(n, path, "no action: want one of respond, redirect, static, file, acme, stream")
+			d.errorf(n, path, "no action: want one of respond, redirect, static, file, acme, stream, proxy")
 		}
 		return nil
 	case 1:
@@ -577,9 +579,9 @@ func (d *decoder) route(n *yaml.Node, path string) *routeConfig {
 		}
 	}
 
-	// Methods: GET and HEAD unless given; redirects take any method.
+	// Methods: GET and HEAD unless given; redirects and proxies take any method.
 	rc.methods = []string{"GET", "HEAD"}
-	if act.name == "redirect" {
+	if act.name == "redirect" || act.name == "proxy" {
 		rc.methods = nil
 	}
 	if f, ok := fs.get("methods"); ok {
@@ -618,6 +620,9 @@ func (d *decoder) route(n *yaml.Node, path string) *routeConfig {
 	case "stream":
 		rc.stream = d.stream(act) // stream.go
 		bad = bad || rc.stream == nil
+	case "proxy":
+		rc.proxy = d.proxy(act) // proxy.go
+		bad = bad || rc.proxy == nil
 	case "static":
 		s, ok := d.str(act.val, act.path)
 		if !ok {
