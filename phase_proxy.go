@@ -116,6 +116,15 @@ func (c *conn) startProxy(r *proxy.Route, head, rest []byte) []byte {
 	return rest
 }
 
+// responseDeadline is when the response head must have come, for a request
+// sent whole at now (0: never).
+func (px *proxyConn) responseDeadline(now int64) int64 {
+	if px.r.ResponseTimeout < 0 {
+		return 0
+	}
+	return now + int64(px.r.ResponseTimeout)
+}
+
 // takeBody reports how many bytes of data belong to the request body
 // (request mode), marking the body done when it ended.
 func (px *proxyConn) takeBody(data []byte, limit int64) (int, error) {
@@ -237,7 +246,7 @@ func (c *conn) pxConnected(u *upstream) {
 	now := c.w.loop.Now().UnixNano()
 	u.deadline = 0
 	if !px.tunnel && px.bodyDone {
-		u.deadline = now + int64(px.r.ResponseTimeout)
+		u.deadline = px.responseDeadline(now)
 	}
 	u.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
 	if u.flush() {
@@ -375,7 +384,7 @@ func (c *conn) pxRead() {
 				c.in = append(c.in[:0], data[k:]...) // the next request: after the response
 			}
 			if px.bodyDone && !u.connecting {
-				u.deadline = w.loop.Now().UnixNano() + int64(px.r.ResponseTimeout)
+				u.deadline = px.responseDeadline(w.loop.Now().UnixNano())
 			}
 		}
 	}

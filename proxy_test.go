@@ -379,7 +379,7 @@ func TestProxyPinAndHalfClose(t *testing.T) {
 	for _, tlsOn := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", tlsOn), func(t *testing.T) {
 			t.Parallel()
-			_, addr, pool := proxyServer(t, tlsOn, Config{}, func(l *Listener) {
+			s, addr, pool := proxyServer(t, tlsOn, Config{}, func(l *Listener) {
 				l.Any().Get("/static", hello).Proxy(Prefix("/pin"), &proxy.Route{To: []string{echo}, Mode: proxy.ModePin})
 			})
 			c := proxyDial(t, addr, pool)
@@ -400,6 +400,10 @@ func TestProxyPinAndHalfClose(t *testing.T) {
 			rest, err := io.ReadAll(c)
 			if err != nil || string(rest) != "bye" {
 				t.Fatalf("after half-close: %q, %v; want \"bye\" then EOF", rest, err)
+			}
+			// Plain on both ends: zero-copy (TLS is never spliced).
+			if sp := s.Stats().UpSplices; (sp > 0) != !tlsOn {
+				t.Errorf("tls=%v: %d splice calls", tlsOn, sp)
 			}
 		})
 	}
