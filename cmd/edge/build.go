@@ -24,6 +24,9 @@ func (fc *fileConfig) build(logger *slog.Logger) (*edge.Server, error) {
 func (fc *fileConfig) routeGroups(d *decoder, lc *listenerConfig, acme *fileConfig, sets map[string]*static.Set, logger *slog.Logger) []*edge.Routes {
 	var gs []*edge.Routes
 	for _, hc := range lc.hosts {
+		if hc.pass != nil {
+			continue // a listener setting (proxyListener)
+		}
 		g := edge.NewRoutes(hc.host)
 		acme.acmeRoute(g) // acme.go: the ACME client's HTTP-01 challenges first
 		for _, rc := range hc.routes {
@@ -61,6 +64,7 @@ func (fc *fileConfig) server(logger *slog.Logger) (*edge.Server, []*edge.Listene
 				d.errors(err)
 			}
 		}
+		proxyListener(l, lc) // proxy.go
 		for _, g := range fc.routeGroups(d, lc, fc, sets, logger) {
 			l.Add(g)
 		}

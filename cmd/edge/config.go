@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -52,7 +53,9 @@ type listenerConfig struct {
 	hosts   []*hostConfig
 
 	tls         bool
-	defaultHost string // TLS: the certificate for unknown names
+	defaultHost string         // TLS: the certificate for unknown names
+	ppTrust     []netip.Prefix // proxyProtocol.trust: read a PROXY header from these (proxy.go)
+	ppOn        bool
 }
 
 type hostConfig struct {
@@ -60,6 +63,7 @@ type hostConfig struct {
 	routes   []*routeConfig
 	fallback *respondConfig
 	certs    *certConfig // TLS: where the host's certificate is
+	pass     *proxy.Route // passthrough: the host's TLS connections go to these backends undecrypted
 }
 
 // matcherKind is the matcher key a route uses.
@@ -411,7 +415,7 @@ func (d *decoder) listeners(f field, fc *fileConfig) {
 }
 
 func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerConfig {
-	fs, ok := d.mapping(n, path, "listen", "hosts", "tls", "defaultHost")
+	fs, ok := d.mapping(n, path, "listen", "hosts", "tls", "defaultHost", "proxyProtocol")
 	if !ok && fs == nil {
 		return nil
 	}
@@ -448,6 +452,9 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 			lc.defaultHost = strings.ToLower(s)
 		}
 	}
+	if f, ok := fs.get("proxyProtocol"); ok {
+		d.proxyProtocolIn(f, lc) // proxy.go
+	}
 	hf, hasHosts := fs.get("hosts")
 	if !hasHosts {
 		if ok {
@@ -471,6 +478,9 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 				d.errorf(at, p, "duplicate host %q (first at line %d)", hc.host, l)
 			}
 			hostLine[hc.host] = at.Line
+			if hc.pass != nil && !lc.tls {
+				d.errorf(at, p, "passthrough is for tls listeners")
+			}
 			if hc.host == "" {
 				anyAt = at
 			}
@@ -486,7 +496,7 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 
 // host decodes one route group; it returns the node to point errors at.
 func (d *decoder) host(n *yaml.Node, path string) (*hostConfig, *yaml.Node) {
-	fs, ok := d.mapping(n, path, "host", "routes", "fallback", "certificates")
+	fs, ok := d.mapping(n, path, "host", "routes", "fallback", "certificates", "passthrough")
 	if !ok && fs == nil {
 		return nil, nil
 	}
@@ -503,6 +513,10 @@ func (d *decoder) host(n *yaml.Node, path string) (*hostConfig, *yaml.Node) {
 	}
 	rf, hasRoutes := fs.get("routes")
 	ff, hasFallback := fs.get("fallback")
+	if pf, ok := fs.get("passthrough"); ok {
+		d.passthroughHost(pf, fs, hc) // proxy.go
+		return hc, at
+	}
 	if !hasRoutes && !hasFallback && ok {
 		d.errorf(n, path, "no routes and no fallback")
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
+	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/proxy"
 	"go.yaml.in/yaml/v3"
 )
@@ -145,4 +147,81 @@ func (d *decoder) proxy(f field) *proxy.Route {
 		return nil
 	}
 	return r
+}
+
+// proxyProtocolIn decodes a listener's proxyProtocol: {trust: [...]}: the
+// sources (addresses or CIDR prefixes) allowed to send a PROXY header,
+// which every connection then must.
+func (d *decoder) proxyProtocolIn(f field, lc *listenerConfig) {
+	fs, ok := d.mapping(f.val, f.path, "trust")
+	if !ok {
+		return
+	}
+	tf, ok := fs.get("trust")
+	if !ok {
+		d.errorf(f.val, f.path, "missing trust: the load balancers' addresses or networks, e.g. [10.0.0.0/8]")
+		return
+	}
+	items, ok := d.sequence(tf)
+	if !ok {
+		return
+	}
+	if len(items) == 0 {
+		d.errorf(tf.val, tf.path, "no trusted source: no connection could be served")
+		return
+	}
+	for i, n := range items {
+		p := fmt.Sprintf("%s[%d]", tf.path, i)
+		s, ok := d.str(n, p)
+		if !ok {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				d.errorf(n, p, "bad source %q: want an address or a CIDR prefix (10.0.0.0/8)", s)
+				continue
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		lc.ppTrust = append(lc.ppTrust, pfx.Masked())
+	}
+	lc.ppOn = true
+}
+
+// passthroughHost decodes a host's passthrough: (the proxy keys; mode and
+// forwardedFor do not apply): such a host has no routes of its own.
+func (d *decoder) passthroughHost(f field, fs fields, hc *hostConfig) {
+	for _, other := range fs {
+		if other.name != "host" && other.name != "passthrough" {
+			d.errorf(other.key, f.path, "%s: a passthrough host takes no other key (edge never sees its requests)", other.name)
+		}
+	}
+	if hc.host == "" {
+		d.errorf(f.key, f.path, "passthrough needs a host name (clients are told apart by their SNI)")
+		return
+	}
+	if m := resolve(f.val); m.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			switch k := m.Content[i]; k.Value {
+			case "mode", "forwardedFor", "responseTimeout", "maxIdle":
+				d.errorf(k, f.path, "%s does not apply to a passthrough (always a tunnel of TLS bytes)", k.Value)
+				return
+			}
+		}
+	}
+	hc.pass = d.proxy(f)
+}
+
+// proxyListener applies a listener's PROXY protocol and passthrough hosts.
+func proxyListener(l *edge.Listener, lc *listenerConfig) {
+	if lc.ppOn {
+		l.AcceptProxyProtocol(lc.ppTrust...)
+	}
+	for _, hc := range lc.hosts {
+		if hc.pass != nil {
+			l.Passthrough(hc.host, hc.pass)
+		}
+	}
 }

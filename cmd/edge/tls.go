@@ -164,8 +164,8 @@ func (fc *fileConfig) tlsListener(l *edge.Listener, lc *listenerConfig, logger *
 	}
 	for _, hc := range lc.hosts {
 		name := hc.host
-		if name == "" {
-			continue
+		if name == "" || hc.pass != nil {
+			continue // passthrough hosts: the backend has the certificate
 		}
 		if h, _, ok := strings.Cut(name, ":"); ok && !strings.HasPrefix(name, "[") {
 			name = h
