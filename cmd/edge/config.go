@@ -62,7 +62,7 @@ type hostConfig struct {
 	host     string // "" = any host
 	routes   []*routeConfig
 	fallback *respondConfig
-	certs    *certConfig // TLS: where the host's certificate is
+	certs    *certConfig  // TLS: where the host's certificate is
 	pass     *proxy.Route // passthrough: the host's TLS connections go to these backends undecrypted
 }
 
