@@ -258,3 +258,56 @@ func TestProxyHealthCheck(t *testing.T) {
 		t.Fatal("the backend did not come back")
 	}
 }
+
+// trickleConn writes its first n bytes one small piece at a time, so the
+// ClientHello reaches edge over many TCP segments.
+type trickleConn struct {
+	net.Conn
+	n int
+}
+
+func (c *trickleConn) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) && c.n > 0 {
+		k := min(7, len(p)-done, c.n)
+		if _, err := c.Conn.Write(p[done : done+k]); err != nil {
+			return done, err
+		}
+		done += k
+		c.n -= k
+		time.Sleep(time.Millisecond)
+	}
+	if done < len(p) {
+		m, err := c.Conn.Write(p[done:])
+		return done + m, err
+	}
+	return done, nil
+}
+
+// TestProxyPassthroughSplitHello: a ClientHello trickling in over many
+// segments (a post-quantum key share makes it ~1.8 KB) is read whole, then
+// replayed to the backend.
+func TestProxyPassthroughSplitHello(t *testing.T) {
+	t.Parallel()
+	cert, pool := selfSigned(t, "pass.test")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &http.Server{Handler: named("P")}
+	go back.Serve(ln)
+	t.Cleanup(func() { back.Close() })
+	_, addr, _ := passthroughServer(t, ln.Addr().String())
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(20 * time.Second))
+	c := tls.Client(&trickleConn{Conn: raw, n: 4096}, &tls.Config{ServerName: "pass.test", RootCAs: pool})
+	io.WriteString(c, "GET /split HTTP/1.1\r\nHost: pass.test\r\nConnection: close\r\n\r\n")
+	b, err := io.ReadAll(c)
+	if err != nil || !strings.HasSuffix(string(b), "P GET /split body=0") {
+		t.Fatalf("%q, %v", b, err)
+	}
+}
