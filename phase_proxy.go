@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/edge-rt/edge/http1"
 	"github.com/edge-rt/edge/proxy"
@@ -183,8 +184,7 @@ func (c *conn) pxOpen(b *proxy.Backend) bool {
 		if fresh {
 			var err error
 			if u, err = w.dialUpstream(b); err != nil {
-				w.stats.upFailures.Add(1)
-				b.Fail(now)
+				c.pxBackendFailed(b, now)
 				px.tried, b = b, nil
 				continue
 			}
@@ -204,10 +204,11 @@ func (c *conn) pxOpen(b *proxy.Backend) bool {
 			ok = u.write(px.first)
 		}
 		if !ok {
-			w.stats.upFailures.Add(1)
 			c.pxDropUp()
 			if fresh {
-				b.Fail(now)
+				c.pxBackendFailed(b, now)
+			} else {
+				w.stats.upFailures.Add(1)
 			}
 			px.tried, b = b, nil
 			continue
@@ -223,6 +224,29 @@ func (c *conn) pxOpen(b *proxy.Backend) bool {
 		return true
 	}
 	return false
+}
+
+// pxBackendFailed marks b down after a failed connect (passive health).
+func (c *conn) pxBackendFailed(b *proxy.Backend, now int64) {
+	w := c.w
+	w.stats.upFailures.Add(1)
+	p := w.srv.pobs
+	wasUp := p != nil && b.Up(now)
+	b.Fail(now)
+	if p != nil {
+		p.BackendConnectError(b.String())
+		if wasUp && !b.Up(now) {
+			p.BackendUp(b.String(), false)
+		}
+	}
+}
+
+// pxRequestSent notes when the request went whole to the backend (for the
+// upstream latency observed).
+func (c *conn) pxRequestSent(u *upstream) {
+	if c.w.srv.pobs != nil {
+		u.sent = time.Now().UnixNano()
+	}
 }
 
 // localAddr is the connection's local address (for a PROXY header).
@@ -247,6 +271,7 @@ func (c *conn) pxConnected(u *upstream) {
 	u.deadline = 0
 	if !px.tunnel && px.bodyDone {
 		u.deadline = px.responseDeadline(now)
+		c.pxRequestSent(u)
 	}
 	u.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
 	if u.flush() {
@@ -385,6 +410,7 @@ func (c *conn) pxRead() {
 			}
 			if px.bodyDone && !u.connecting {
 				u.deadline = px.responseDeadline(w.loop.Now().UnixNano())
+				c.pxRequestSent(u)
 			}
 		}
 	}
@@ -497,6 +523,9 @@ func (c *conn) pxUpReadable(u *upstream) {
 			w.out = out
 			px.sent = true
 			u.deadline = 0
+			if p := w.srv.pobs; p != nil && u.sent != 0 {
+				p.UpstreamLatency(u.b.String(), time.Duration(time.Now().UnixNano()-u.sent))
+			}
 			c.pxObserve(u.fr.Status())
 			u.head = u.head[:0]
 			done = fin
@@ -668,6 +697,9 @@ func (c *conn) pxUpFailed(u *upstream) {
 	px := c.px
 	w := c.w
 	w.stats.upFailures.Add(1)
+	if p := w.srv.pobs; p != nil {
+		p.BackendConnectError(u.b.String())
+	}
 	if px.sent || px.tunnel && px.first == nil {
 		c.close(reasonReadError)
 		return
@@ -718,9 +750,8 @@ func (c *conn) pxOpenFresh(b *proxy.Backend) bool {
 func (c *conn) pxConnectFailed(u *upstream, timeout bool) {
 	px := c.px
 	w := c.w
-	w.stats.upFailures.Add(1)
 	b := u.b
-	b.Fail(w.loop.Now().UnixNano())
+	c.pxBackendFailed(b, w.loop.Now().UnixNano())
 	c.pxDropUp()
 	px.tried = b
 	if px.first != nil && c.pxOpen(nil) {

@@ -44,6 +44,7 @@ type upstream struct {
 
 	fr   proxy.Framer
 	head []byte // request mode: response head bytes collected until complete
+	sent int64  // with a ProxyObserver: when the request went whole (unix ns)
 }
 
 // upPool is one backend's idle connections on one worker (a stack: the
@@ -148,6 +149,7 @@ func (u *upstream) release(maxIdle int, idleTimeout time.Duration) {
 // attach makes u serve client c and tracks its deadline.
 func (u *upstream) attach(c *conn) {
 	u.c, u.cgen = c, c.gen
+	u.sent = 0
 	if u.active < 0 {
 		u.active = len(u.w.ups)
 		u.w.ups = append(u.w.ups, u)
@@ -204,7 +206,12 @@ func (u *upstream) OnEvent(ev uint32) {
 			return
 		}
 		u.connecting = false
-		u.b.Succeed()
+		if p := u.w.srv.pobs; p != nil && !u.b.Up(u.w.loop.Now().UnixNano()) {
+			u.b.Succeed()
+			p.BackendUp(u.b.String(), true)
+		} else {
+			u.b.Succeed()
+		}
 		c.pxConnected(u)
 		return
 	}

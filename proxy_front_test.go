@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edge-rt/edge/observe"
 	"github.com/edge-rt/edge/proxy"
 	proxyproto "github.com/pires/go-proxyproto"
 )
@@ -309,5 +311,67 @@ func TestProxyPassthroughSplitHello(t *testing.T) {
 	b, err := io.ReadAll(c)
 	if err != nil || !strings.HasSuffix(string(b), "P GET /split body=0") {
 		t.Fatalf("%q, %v", b, err)
+	}
+}
+
+// proxyEvents records an observer's proxy events.
+type proxyEvents struct {
+	observe.Nop
+	mu                sync.Mutex
+	down, up, errs, n int
+}
+
+func (p *proxyEvents) BackendUp(backend string, up bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if up {
+		p.up++
+	} else {
+		p.down++
+	}
+}
+
+func (p *proxyEvents) BackendConnectError(backend string) {
+	p.mu.Lock()
+	p.errs++
+	p.mu.Unlock()
+}
+
+func (p *proxyEvents) UpstreamLatency(backend string, d time.Duration) {
+	p.mu.Lock()
+	if d > 0 {
+		p.n++
+	}
+	p.mu.Unlock()
+}
+
+// TestProxyObserved: an observer implementing observe.ProxyObserver is told
+// of connect errors, a backend going down, and each response's latency.
+func TestProxyObserved(t *testing.T) {
+	t.Parallel()
+	good := httpBackend(t, "tcp", named("G"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	ev := &proxyEvents{}
+	_, addr := testServer(t, Config{Observer: ev}, func(s *Server, l *Listener) {
+		l.Any().Proxy(Prefix("/"), &proxy.Route{To: []string{dead, good}})
+	})
+	c := proxyDial(t, addr, nil)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := 0; i < 4; i++ {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if r := readResponses(t, br, 1, "GET")[0]; r.StatusCode != 200 {
+			t.Fatalf("status %d", r.StatusCode)
+		}
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if ev.errs == 0 || ev.down != 1 || ev.n != 4 {
+		t.Fatalf("events: %d connect errors, %d down, %d latencies; want >0, 1, 4", ev.errs, ev.down, ev.n)
 	}
 }

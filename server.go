@@ -216,7 +216,8 @@ type Server struct {
 	clock   *http1.Clock
 	hub     *broadcast.Hub
 	nconns  atomic.Int64
-	obs     observe.Observer // cfg.Observer
+	obs     observe.Observer      // cfg.Observer
+	pobs    observe.ProxyObserver // cfg.Observer, when it wants proxy events
 
 	clientMax int64       // Config.ClientMax, or what the descriptor limit allows
 	perAddr   *addrCounts // Config.MaxConnsPerAddr; nil when unbounded
@@ -242,6 +243,7 @@ func New(cfg *Config) *Server {
 	}
 	c := cfg.withDefaults()
 	s := &Server{cfg: c, log: c.Logger, obs: c.Observer, clock: http1.NewClock(), hub: broadcast.NewHub(broadcast.Config{})}
+	s.pobs, _ = c.Observer.(observe.ProxyObserver)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if c.MaxConnsPerAddr > 0 {
 		s.perAddr = &addrCounts{limit: int32(c.MaxConnsPerAddr)}

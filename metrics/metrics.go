@@ -272,6 +272,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 var _ observe.Observer = (*Metrics)(nil)
+var _ observe.ProxyObserver = (*Metrics)(nil)
 
 func (m *Metrics) listener(name string) *listenerChildren {
 	name = m.listeners.fold(name)

@@ -1,5 +1,7 @@
 package observe
 
+import "time"
+
 // Multi returns an Observer that tells each of obs every event, in order.
 // Nil entries are skipped; with none left it returns nil (the engine then
 // calls nothing), with one it returns that one.
@@ -60,5 +62,29 @@ func (m multi) WSMessage(listener string, dir Direction, size int) {
 func (m multi) QueueDrop(listener string, slowClose bool) {
 	for _, o := range m {
 		o.QueueDrop(listener, slowClose)
+	}
+}
+
+func (m multi) BackendUp(backend string, up bool) {
+	for _, o := range m {
+		if p, ok := o.(ProxyObserver); ok {
+			p.BackendUp(backend, up)
+		}
+	}
+}
+
+func (m multi) BackendConnectError(backend string) {
+	for _, o := range m {
+		if p, ok := o.(ProxyObserver); ok {
+			p.BackendConnectError(backend)
+		}
+	}
+}
+
+func (m multi) UpstreamLatency(backend string, d time.Duration) {
+	for _, o := range m {
+		if p, ok := o.(ProxyObserver); ok {
+			p.UpstreamLatency(backend, d)
+		}
 	}
 }

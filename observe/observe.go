@@ -127,3 +127,20 @@ func (Nop) WSMessage(string, Direction, int) {}
 
 // QueueDrop implements Observer.
 func (Nop) QueueDrop(string, bool) {}
+
+// ProxyObserver is implemented by an Observer that also wants the reverse
+// proxy's events (the engine finds it with a type assertion at New; Multi
+// passes them to each Observer that implements it). backend is the
+// address as configured (a route's To entry), so its values are bounded
+// by the configuration.
+type ProxyObserver interface {
+	// BackendUp: a backend went down (a connect failed, or an active check)
+	// or came back up.
+	BackendUp(backend string, up bool)
+	// BackendConnectError: a connection to a backend was refused, timed
+	// out or failed mid-exchange.
+	BackendConnectError(backend string)
+	// UpstreamLatency: the time from a request sent whole to a backend to
+	// its response head.
+	UpstreamLatency(backend string, d time.Duration)
+}
