@@ -242,6 +242,7 @@ func TestFramer(t *testing.T) {
 					t.Fatalf("%s:\n got %+v\nwant %+v", how, got, want)
 				}
 			}
+			checkRewrite(t, []byte(c.in), c.head, want)
 		})
 	}
 }
@@ -364,5 +365,40 @@ func FuzzFramer(f *testing.F) {
 			}
 		}
 		checkDifferential(t, data, head)
+		checkRewrite(t, data, head, whole)
 	})
+}
+
+// checkRewrite checks that the heads AppendResponseHead rewrites frame the
+// response as the originals do.
+func checkRewrite(t *testing.T, data []byte, head bool, r frameResult) {
+	t.Helper()
+	if r.Err || len(r.Heads) == 0 {
+		return
+	}
+	for _, closeClient := range []bool{false, true} {
+		var stream []byte
+		off := 0
+		for _, hl := range r.Heads {
+			n0 := len(stream)
+			var err error
+			if stream, err = AppendResponseHead(stream, data[off:off+hl], closeClient); err != nil {
+				t.Fatalf("AppendResponseHead: %v\n%q", err, data[off:off+hl])
+			}
+			if len(stream)-n0 > MaxHead {
+				return // the rewritten head grew past the limit
+			}
+			off += hl
+		}
+		grow := len(stream) - off
+		stream = append(stream, data[off:]...)
+		got := runFramer(t, head, [][]byte{stream})
+		if got.Err || got.Done != r.Done || got.Status != r.Status || got.Upgrade != r.Upgrade ||
+			got.CloseDel != r.CloseDel || got.Consumed != r.Consumed+grow || len(got.Heads) != len(r.Heads) {
+			t.Fatalf("rewritten (close %v):\n got %+v\nwant %+v\n%q\n%q", closeClient, got, r, data, stream)
+		}
+		if closeClient && got.KeepAlive {
+			t.Fatalf("keep-alive after Connection: close\n%q", stream)
+		}
+	}
 }
