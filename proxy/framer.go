@@ -259,12 +259,18 @@ func (f *Framer) feedHead(p []byte) (int, error) {
 				return 0, err
 			}
 		case fsReason:
-			switch {
-			case c == '\r':
-				f.state = fsStatusLF
-			case !vchar[c]:
+			j := i
+			for j < len(q) && vchar[q[j]] {
+				j++
+			}
+			if j == len(q) {
+				i = j - 1
+				continue
+			}
+			if i = j; q[j] != '\r' {
 				return 0, errStatusLine
 			}
+			f.state = fsStatusLF
 		case fsStatusLF, fsLineLF:
 			if c != '\n' {
 				return 0, errRespField
@@ -281,14 +287,26 @@ func (f *Framer) feedHead(p []byte) (int, error) {
 				return 0, errRespField // obs-fold, bare LF, invalid name
 			}
 		case fsName:
-			switch {
-			case tchar[c]:
-				f.nameByte(c)
-			case c == ':':
-				f.startValue()
-			default:
+			if tchar[c] {
+				if f.cand != 0 {
+					f.nameByte(c)
+					continue
+				}
+				// Fast path: a name that is none of the fields read.
+				j := i + 1
+				for j < len(q) && tchar[q[j]] {
+					j++
+				}
+				if j == len(q) {
+					i = j - 1
+					continue
+				}
+				i, c = j, q[j]
+			}
+			if c != ':' {
 				return 0, errRespField
 			}
+			f.startValue()
 		case fsValue:
 			if f.kind == kindOther {
 				// Fast path: a field the framer does not read.

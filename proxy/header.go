@@ -118,6 +118,19 @@ func nextField(h []byte, i int) (name, value []byte, next int, err error) {
 	return name, value, next, nil
 }
 
+// fieldAt is nextField for a head that nextField has already checked: it
+// validates nothing.
+func fieldAt(h []byte, i int) (name, value []byte, next int) {
+	j := bytes.IndexByte(h[i:], '\n')
+	line := h[i : i+j-1]
+	next = i + j + 1
+	if len(line) == 0 {
+		return nil, nil, next
+	}
+	colon := bytes.IndexByte(line, ':')
+	return line[:colon], trimOWS(line[colon+1:]), next
+}
+
 // nextToken returns the next element of the comma-separated list l from
 // offset i, trimmed and cut at its first ';' (parameters are dropped), and
 // the offset to continue from. Empty elements are skipped; tok is nil when

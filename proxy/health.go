@@ -71,7 +71,7 @@ func check(ctx context.Context, b *Backend, hc *HealthCheck) (err error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, b.network, b.dialAddr())
 	if err != nil {
-		return err
+		return fmt.Errorf("proxy: health check %s: %w", b.Addr, err)
 	}
 	defer c.Close()
 	if hc.Path == "" {

@@ -48,7 +48,8 @@ var (
 // Upgrade field and "Connection: upgrade".
 //
 // upgrade reports whether the request asks for an upgrade: HTTP/1.1, a
-// Connection field with the "upgrade" option and an Upgrade field.
+// Connection field with the "upgrade" option and an Upgrade field. A head
+// that is malformed, or has more than 16 Connection fields, is an error.
 // AppendRequestHead allocates nothing when dst has room enough.
 func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade bool, err error) {
 	if opts == nil {
@@ -73,7 +74,7 @@ func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade 
 
 	// First pass: what the rewrite depends on.
 	var conn connNames
-	var hasHost, hasUpgrade, teTrailers bool
+	var hasHost, hasUpgrade, teTrailers, hasXFF bool
 	for {
 		name, value, next, err := nextField(raw, i)
 		if err != nil {
@@ -96,6 +97,8 @@ func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade 
 			hasUpgrade = hasUpgrade || len(value) > 0
 		case equalFold(name, "te"):
 			teTrailers = teTrailers || hasToken(value, "trailers")
+		case equalFold(name, "x-forwarded-for"):
+			hasXFF = true
 		}
 		i = next
 	}
@@ -108,7 +111,7 @@ func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade 
 
 	// Second pass: the fields kept, verbatim.
 	for i = fields; ; {
-		name, _, next, _ := nextField(raw, i)
+		name, _, next := fieldAt(raw, i)
 		if name == nil {
 			break
 		}
@@ -125,8 +128,8 @@ func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade 
 		n0 := len(dst)
 		dst = append(dst, "X-Forwarded-For: "...)
 		sep := false
-		for i = fields; ; {
-			name, value, next, _ := nextField(raw, i)
+		for i = fields; hasXFF; {
+			name, value, next := fieldAt(raw, i)
 			if name == nil {
 				break
 			}

@@ -50,7 +50,7 @@ func AppendResponseHead(dst, head []byte, closeClient bool) ([]byte, error) {
 	dst = append(dst, line[8:]...)
 	dst = append(dst, "\r\n"...)
 	for i = fields; ; {
-		name, _, next, _ := nextField(head, i)
+		name, _, next := fieldAt(head, i)
 		if name == nil {
 			break
 		}
