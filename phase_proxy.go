@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"net/netip"
 	"time"
 
@@ -88,6 +89,13 @@ func (c *conn) startProxy(r *proxy.Route, head, rest []byte) []byte {
 		if err != nil {
 			c.fail(&http1.Error{Status: 400, Reason: err.Error()})
 			return nil
+		}
+		if req.Minor == 0 {
+			// An HTTP/1.0 client cannot read a chunked response: asking the
+			// backend in HTTP/1.0 rules chunked out (as nginx does always).
+			if i := bytes.Index(px.first, []byte(" HTTP/1.1\r\n")); i >= 0 {
+				px.first[i+8] = '0'
+			}
 		}
 		px.chunked = req.Chunked
 		px.bodyLeft = max(req.ContentLength, 0)

@@ -490,3 +490,35 @@ func TestProxySlowClientBounded(t *testing.T) {
 		t.Fatalf("read %d bytes, %v", n, err)
 	}
 }
+
+// TestProxyHTTP10Client: an HTTP/1.0 client never gets a chunked response
+// (the backend is asked in HTTP/1.0), and keep-alive still works when the
+// response has a length.
+func TestProxyHTTP10Client(t *testing.T) {
+	t.Parallel()
+	back := httpBackend(t, "tcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			io.WriteString(w, "part one, ")
+			w.(http.Flusher).Flush() // chunked to an HTTP/1.1 request
+			io.WriteString(w, "part two")
+			return
+		}
+		io.WriteString(w, r.Proto)
+	}))
+	_, addr := testServer(t, Config{}, func(s *Server, l *Listener) {
+		l.Any().Proxy(Prefix("/"), &proxy.Route{To: []string{back}})
+	})
+	got := exchange(t, addr, "GET /stream HTTP/1.0\r\nHost: a\r\n\r\n")
+	if strings.Contains(strings.ToLower(got), "transfer-encoding") || !strings.HasSuffix(got, "part one, part two") {
+		t.Fatalf("HTTP/1.0 client got %q", got)
+	}
+	c := proxyDial(t, addr, nil)
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := 0; i < 2; i++ {
+		io.WriteString(c, "GET /proto HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n")
+		if r := readResponses(t, br, 1, "GET")[0]; bodyOf(r) != "HTTP/1.0" {
+			t.Fatalf("request %d: backend saw %q", i, bodyOf(r))
+		}
+	}
+}
