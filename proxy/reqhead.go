@@ -88,7 +88,7 @@ func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade 
 		}
 		switch {
 		case equalFold(name, "connection"):
-			if err := conn.add(offsetIn(raw, value), len(value)); err != nil {
+			if err := conn.add(raw, offsetIn(raw, value), len(value)); err != nil {
 				return dst, false, err
 			}
 		case equalFold(name, "host"):

@@ -37,7 +37,7 @@ func AppendResponseHead(dst, head []byte, closeClient bool) ([]byte, error) {
 		}
 		switch {
 		case equalFold(name, "connection"):
-			if err := conn.add(offsetIn(head, value), len(value)); err != nil {
+			if err := conn.add(head, offsetIn(head, value), len(value)); err != nil {
 				return dst, err
 			}
 		case equalFold(name, "transfer-encoding"):
