@@ -181,6 +181,8 @@ func (f *Framer) KeepAlive() bool { return f.done && f.keepAlive }
 
 // CloseDelimited reports whether the body ends when the backend closes the
 // connection: no Content-Length, not chunked, not a response without body.
+// The client connection must then be closed after the response too
+// (AppendResponseHead's closeClient), unless the engine re-frames the body.
 func (f *Framer) CloseDelimited() bool { return f.body == bodyClose }
 
 // Upgrade reports whether the response is a 101: after its head, the
