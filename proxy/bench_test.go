@@ -106,13 +106,17 @@ func TestZeroAllocs(t *testing.T) {
 	lc := newRoute(t, LeastConn, 4)
 	src, dst := netip.MustParseAddrPort("192.0.2.1:56324"), netip.MustParseAddrPort("[2001:db8::2]:443")
 	var f Framer
+	var resps [][]byte
+	for _, r := range []string{hello13, chunked1, benchRespHead, "HTTP/1.1 100 Continue\r\n\r\n" + hello13} {
+		resps = append(resps, []byte(r))
+	}
 	for name, fn := range map[string]func(){
 		"AppendRequestHead":  func() { AppendRequestHead(buf[:0], reqHead, opts) },
 		"AppendResponseHead": func() { AppendResponseHead(buf[:0], respHead, true) },
 		"Feed": func() {
-			for _, resp := range []string{hello13, chunked1, benchRespHead, "HTTP/1.1 100 Continue\r\n\r\n" + hello13} {
+			for _, resp := range resps {
 				f.Reset(false)
-				for p := []byte(resp); len(p) > 0; {
+				for p := resp; len(p) > 0; {
 					n, done, _ := f.Feed(p)
 					if p = p[n:]; done {
 						break

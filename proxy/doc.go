@@ -7,7 +7,9 @@
 // The engine (the proxy route kind of package edge) keeps the backend
 // connection on its event loop and calls Route.Pick, AppendRequestHead,
 // Framer.Feed, AppendResponseHead and AppendProxyHeader there: none of them
-// blocks, and none allocates in steady state.
+// blocks, and none allocates when given a buffer with room enough
+// (Backend.Sockaddr allocates one small value per connect). The package
+// never imports package edge: it knows nothing of connections.
 //
 // Typical usage:
 //

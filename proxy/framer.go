@@ -123,12 +123,12 @@ type Framer struct {
 
 	// The field being parsed.
 	nameLen int
-	cand    uint8 // candidate kinds while reading the name (bit per kind)
+	cand    uint8 // the kind the name read so far may be; kindOther: none
 	kind    uint8
 
 	// List values (Transfer-Encoding, Connection): the current element.
 	tokLen    int
-	tokCand   uint8 // candidate tokens (bit per index)
+	tokCand   uint8 // 1 + the index of the token the element may be; 0: none
 	tokEnded  bool  // whitespace after the token
 	tokParams bool  // after a ';'
 	elems     int   // non-empty elements in this field
@@ -181,6 +181,8 @@ func (f *Framer) KeepAlive() bool { return f.done && f.keepAlive }
 
 // CloseDelimited reports whether the body ends when the backend closes the
 // connection: no Content-Length, not chunked, not a response without body.
+// The client connection must then be closed after the response too
+// (AppendResponseHead's closeClient), unless the engine re-frames the body.
 func (f *Framer) CloseDelimited() bool { return f.body == bodyClose }
 
 // Upgrade reports whether the response is a 101: after its head, the
@@ -246,6 +248,9 @@ func (f *Framer) Feed(p []byte) (n int, done bool, err error) {
 func (f *Framer) feedHead(p []byte) (int, error) {
 	if f.cur == 0 {
 		f.hlen = 0
+		if n, ok, err := f.feedWhole(p); ok || err != nil {
+			return n, err
+		}
 	}
 	q := p
 	if lim := MaxHead - f.cur; len(q) > lim {
@@ -255,6 +260,19 @@ func (f *Framer) feedHead(p []byte) (int, error) {
 		c := q[i]
 		switch f.state {
 		case fsStatus:
+			if f.pos == 0 && len(q)-i > 12 {
+				// Fast path: "HTTP/1.x NNN" in one piece.
+				l := q[i : i+12]
+				if string(l[:7]) != "HTTP/1." || !isDigit(l[7]) || l[8] != ' ' ||
+					l[9] < '1' || l[9] > '9' || !isDigit(l[10]) || !isDigit(l[11]) {
+					return 0, errStatusLine
+				}
+				f.minor = l[7] - '0'
+				f.parsing = int(l[9]-'0')*100 + int(l[10]-'0')*10 + int(l[11]-'0')
+				f.pos = 12
+				i += 11
+				continue
+			}
 			if err := f.statusByte(c); err != nil {
 				return 0, err
 			}
@@ -281,16 +299,17 @@ func (f *Framer) feedHead(p []byte) (int, error) {
 			case c == '\r':
 				f.state = fsEndLF
 			case tchar[c]:
-				f.state, f.nameLen, f.cand, f.kind = fsName, 0, 1<<kindCL|1<<kindTE|1<<kindConn, kindOther
-				f.nameByte(c)
+				f.state, f.nameLen, f.cand, f.kind = fsName, 1, firstCand(c), kindOther
 			default:
 				return 0, errRespField // obs-fold, bare LF, invalid name
 			}
 		case fsName:
 			if tchar[c] {
-				if f.cand != 0 {
+				if f.cand != kindOther {
 					f.nameByte(c)
-					continue
+					if f.cand != kindOther {
+						continue
+					}
 				}
 				// Fast path: a name that is none of the fields read.
 				j := i + 1
@@ -353,6 +372,97 @@ func (f *Framer) feedHead(p []byte) (int, error) {
 	return len(q), nil
 }
 
+// feedWhole parses a head that p holds whole, from its first byte: the
+// common case, which this does faster than the byte-by-byte machine of
+// feedHead, to the same result. ok is false, with nothing consumed, when p
+// ends before the head does (the machine then takes over).
+func (f *Framer) feedWhole(p []byte) (n int, ok bool, err error) {
+	h := p
+	if len(h) > MaxHead {
+		h = h[:MaxHead]
+	}
+	if len(h) < 14 {
+		return 0, false, nil
+	}
+	if string(h[:7]) != "HTTP/1." || !isDigit(h[7]) || h[8] != ' ' ||
+		h[9] < '1' || h[9] > '9' || !isDigit(h[10]) || !isDigit(h[11]) {
+		return 0, true, errStatusLine
+	}
+	minor, code := h[7]-'0', int(h[9]-'0')*100+int(h[10]-'0')*10+int(h[11]-'0')
+	i := 12
+	if h[i] == ' ' {
+		for i++; i < len(h) && vchar[h[i]]; i++ {
+		}
+	}
+	if i+1 >= len(h) {
+		return 0, false, nil
+	}
+	if h[i] != '\r' || h[i+1] != '\n' {
+		return 0, true, errStatusLine
+	}
+	f.minor, f.parsing = minor, code
+	for i += 2; i < len(h) && h[i] != '\r'; {
+		j := i
+		for j < len(h) && tchar[h[j]] {
+			j++
+		}
+		if j == len(h) {
+			return f.restart()
+		}
+		if j == i || h[j] != ':' {
+			return 0, true, errRespField
+		}
+		k := j + 1
+		for k < len(h) && vchar[h[k]] {
+			k++
+		}
+		if k+1 >= len(h) {
+			return f.restart()
+		}
+		if h[k] != '\r' || h[k+1] != '\n' {
+			return 0, true, errRespField
+		}
+		if kind := fieldKind(h[i:j]); kind != kindOther {
+			f.cand, f.nameLen = kind, len(kindNames[kind])
+			f.startValue()
+			for _, c := range h[j+1 : k] {
+				if err := f.valueByte(c); err != nil {
+					return 0, true, err
+				}
+			}
+			if err := f.endValue(); err != nil {
+				return 0, true, err
+			}
+		}
+		i = k + 2
+	}
+	if i+1 >= len(h) {
+		return f.restart()
+	}
+	if h[i+1] != '\n' {
+		return 0, true, errRespField
+	}
+	f.cur = i + 2
+	return i + 2, true, f.endHead()
+}
+
+// restart undoes what feedWhole did to f before finding that the head goes
+// on past its input, for the byte machine to start again.
+func (f *Framer) restart() (int, bool, error) {
+	*f = Framer{head: f.head, interim: f.interim, code: f.code}
+	return 0, false, nil
+}
+
+// fieldKind says which field the Framer reads name is, if any.
+func fieldKind(name []byte) uint8 {
+	for k := kindCL; k < numKinds; k++ {
+		if equalFold(name, kindNames[k]) {
+			return k
+		}
+	}
+	return kindOther
+}
+
 // statusByte consumes one byte of "HTTP/1.x NNN" and the byte after it.
 func (f *Framer) statusByte(c byte) error {
 	const prefix = "HTTP/1."
@@ -389,26 +499,39 @@ func (f *Framer) statusByte(c byte) error {
 	return nil
 }
 
-// nameByte consumes one byte of a field name.
+// nameByte consumes one byte of a field name after the first one (see
+// firstCand): f.cand is the one field the name may still be.
 func (f *Framer) nameByte(c byte) {
-	if f.cand != 0 {
-		c = lower(c)
-		for k := kindCL; k < numKinds; k++ {
-			if f.cand&(1<<k) != 0 && (f.nameLen >= len(kindNames[k]) || kindNames[k][f.nameLen] != c) {
-				f.cand &^= 1 << k
-			}
+	c = lower(c)
+	if n := kindNames[f.cand]; f.nameLen >= len(n) || n[f.nameLen] != c {
+		// "con" starts both content-length and connection.
+		if f.nameLen == 3 && f.cand == kindCL && c == 'n' {
+			f.cand = kindConn
+		} else {
+			f.cand = kindOther
 		}
 	}
 	f.nameLen++
 }
 
+// firstCand returns the field a name starting with c may be.
+func firstCand(c byte) uint8 {
+	switch lower(c) {
+	case 'c':
+		return kindCL // or kindConn: see nameByte
+	case 't':
+		return kindTE
+	}
+	return kindOther
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 // startValue ends a field name: it says which field this is.
 func (f *Framer) startValue() {
 	f.state, f.kind = fsValue, kindOther
-	for k := kindCL; k < numKinds; k++ {
-		if f.cand&(1<<k) != 0 && f.nameLen == len(kindNames[k]) {
-			f.kind = k
-		}
+	if f.nameLen == len(kindNames[f.cand]) {
+		f.kind = f.cand
 	}
 	switch f.kind {
 	case kindCL:
@@ -420,7 +543,7 @@ func (f *Framer) startValue() {
 }
 
 func (f *Framer) startToken() {
-	f.tokLen, f.tokCand, f.tokEnded, f.tokParams = 0, 0xff, false, false
+	f.tokLen, f.tokCand, f.tokEnded, f.tokParams = 0, 0, false, false
 }
 
 // valueByte consumes one byte of the value of a field the framer reads.
@@ -462,9 +585,16 @@ func (f *Framer) valueByte(c byte) error {
 		if f.kind == kindTE {
 			toks = teTokens[:]
 		}
-		for k, t := range toks {
-			if f.tokCand&(1<<k) != 0 && (f.tokLen >= len(t) || t[f.tokLen] != c) {
-				f.tokCand &^= 1 << k
+		if f.tokLen == 0 {
+			// The tokens read start with different letters.
+			for k, t := range toks {
+				if t[0] == c {
+					f.tokCand = uint8(k + 1)
+				}
+			}
+		} else if f.tokCand != 0 {
+			if t := toks[f.tokCand-1]; f.tokLen >= len(t) || t[f.tokLen] != c {
+				f.tokCand = 0
 			}
 		}
 		f.tokLen++
@@ -501,7 +631,7 @@ func (f *Framer) endToken() error {
 
 // tokMatch reports whether the element just read is the k-th token, t.
 func (f *Framer) tokMatch(k int, t string) bool {
-	return f.tokCand&(1<<k) != 0 && f.tokLen == len(t)
+	return int(f.tokCand) == k+1 && f.tokLen == len(t)
 }
 
 // endCL ends an element of a Content-Length value.

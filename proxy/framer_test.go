@@ -347,6 +347,9 @@ func FuzzFramer(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
+		if out, err := AppendResponseHead([]byte("x"), data, head); err != nil && string(out) != "x" {
+			t.Fatalf("AppendResponseHead changed dst on error: %q", out)
+		}
 		whole := runFramer(t, head, [][]byte{data})
 		for how, chunks := range map[string][][]byte{
 			"bytewise": bytewise(data),

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 
 	"github.com/edge-rt/edge/http1"
@@ -27,6 +28,26 @@ var (
 	errFieldLine = errors.New("proxy: malformed header field line")
 	errTrailing  = errors.New("proxy: bytes after the head")
 )
+
+// vcharSpan returns the length of the longest prefix of b made of vchar
+// bytes. It tests 8 bytes at a time (the "has less than" and "has zero"
+// tricks: a word is clean when no byte is below 0x20 or equal to 0x7f; a
+// word with a tab is checked byte by byte).
+func vcharSpan(b []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		y := x ^ 0x7f*ones
+		if ((x-0x20*ones)&^x|(y-ones)&^y)&highs != 0 {
+			break
+		}
+	}
+	for i < len(b) && vchar[b[i]] {
+		i++
+	}
+	return i
+}
 
 // lower returns c in lower case if it is an ASCII letter.
 func lower(c byte) byte {
@@ -110,10 +131,8 @@ func nextField(h []byte, i int) (name, value []byte, next int, err error) {
 		}
 	}
 	value = trimOWS(line[colon+1:])
-	for _, c := range value {
-		if !vchar[c] {
-			return nil, nil, 0, errFieldLine
-		}
+	if vcharSpan(value) != len(value) {
+		return nil, nil, 0, errFieldLine
 	}
 	return name, value, next, nil
 }
@@ -170,6 +189,8 @@ func hasToken(l []byte, tok string) bool {
 type connNames struct {
 	n    int
 	vals [maxConnFields][2]int32
+	// odd: some option is not one of the usual ones (isUsualOption).
+	odd bool
 }
 
 // maxConnFields is how many Connection fields a head may have.
@@ -178,17 +199,44 @@ const maxConnFields = 16
 var errConnFields = errors.New("proxy: too many Connection header fields")
 
 // add records value, a subslice of h starting at offset off.
-func (c *connNames) add(off, n int) error {
+func (c *connNames) add(h []byte, off, n int) error {
 	if c.n == maxConnFields {
 		return errConnFields
 	}
 	c.vals[c.n] = [2]int32{int32(off), int32(off + n)}
 	c.n++
+	if !c.odd {
+		l := h[off : off+n]
+		for t, i := nextToken(l, 0); t != nil; t, i = nextToken(l, i) {
+			if !isUsualOption(t) {
+				c.odd = true
+				break
+			}
+		}
+	}
 	return nil
+}
+
+// isUsualOption reports whether t is close, keep-alive, te or upgrade.
+func isUsualOption(t []byte) bool {
+	switch len(t) {
+	case 2:
+		return equalFold(t, "te")
+	case 5:
+		return equalFold(t, "close")
+	case 7:
+		return equalFold(t, "upgrade")
+	case 10:
+		return equalFold(t, "keep-alive")
+	}
+	return false
 }
 
 // has reports whether some Connection field of h names name.
 func (c *connNames) has(h, name []byte) bool {
+	if !c.odd && !isUsualOption(name) {
+		return false // fast path: the options cannot name this field
+	}
 	for k := range c.n {
 		l := h[c.vals[k][0]:c.vals[k][1]]
 		for t, i := nextToken(l, 0); t != nil; t, i = nextToken(l, i) {

@@ -50,10 +50,14 @@ var (
 // upgrade reports whether the request asks for an upgrade: HTTP/1.1, a
 // Connection field with the "upgrade" option and an Upgrade field. A head
 // that is malformed, or has more than 16 Connection fields, is an error.
-// AppendRequestHead allocates nothing when dst has room enough.
+// On error, dst is returned unchanged. AppendRequestHead allocates
+// nothing when dst has room enough.
 func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade bool, err error) {
 	if opts == nil {
 		opts = &HeadOptions{}
+	}
+	if len(opts.Extra) > 0 && !validExtra(opts.Extra) {
+		return dst, false, errExtra
 	}
 	// The request line, after optional empty lines.
 	i := 0
@@ -88,7 +92,7 @@ func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade 
 		}
 		switch {
 		case equalFold(name, "connection"):
-			if err := conn.add(offsetIn(raw, value), len(value)); err != nil {
+			if err := conn.add(raw, offsetIn(raw, value), len(value)); err != nil {
 				return dst, false, err
 			}
 		case equalFold(name, "host"):
@@ -163,12 +167,7 @@ func AppendRequestHead(dst, raw []byte, opts *HeadOptions) (out []byte, upgrade 
 			dst = append(dst, "\r\n"...)
 		}
 	}
-	if len(opts.Extra) > 0 {
-		if !validExtra(opts.Extra) {
-			return dst, false, errExtra
-		}
-		dst = append(dst, opts.Extra...)
-	}
+	dst = append(dst, opts.Extra...)
 	if teTrailers {
 		dst = append(dst, "TE: trailers\r\n"...)
 	}

@@ -105,8 +105,8 @@ func TestAppendRequestHead(t *testing.T) {
 			prefix := []byte("prefix")
 			out, upgrade, err := AppendRequestHead(prefix, []byte(c.in), &c.opts)
 			if c.err {
-				if err == nil {
-					t.Fatalf("no error; got %q", out)
+				if err == nil || string(out) != "prefix" {
+					t.Fatalf("error %v, dst %q", err, out)
 				}
 				return
 			}

@@ -9,8 +9,8 @@ package proxy
 // Keep-Alive and Proxy-Connection; so is Content-Length when
 // Transfer-Encoding is present (RFC 9112 section 6.3). "Connection: close"
 // is added when closeClient, except to a 1xx head; a 101 keeps its Upgrade
-// field and gets "Connection: upgrade". AppendResponseHead allocates
-// nothing when dst has room enough.
+// field and gets "Connection: upgrade". On error, dst is returned
+// unchanged. AppendResponseHead allocates nothing when dst has room enough.
 func AppendResponseHead(dst, head []byte, closeClient bool) ([]byte, error) {
 	line, i, err := nextLine(head, 0)
 	if err != nil {
@@ -37,7 +37,7 @@ func AppendResponseHead(dst, head []byte, closeClient bool) ([]byte, error) {
 		}
 		switch {
 		case equalFold(name, "connection"):
-			if err := conn.add(offsetIn(head, value), len(value)); err != nil {
+			if err := conn.add(head, offsetIn(head, value), len(value)); err != nil {
 				return dst, err
 			}
 		case equalFold(name, "transfer-encoding"):
