@@ -33,6 +33,7 @@ type proxyConn struct {
 	up     *upstream
 	tunnel bool // bytes flow unchanged both ways (pin mode, or after a 101)
 	raw    bool // no HTTP at all (SNI passthrough): errors close the connection
+	upgr   bool // request mode: the request asked for an upgrade (a 101 may come)
 
 	first    []byte // what opened the exchange (PROXY header aside): resent on a retry
 	retry    bool   // first is all the request: it can go to another connection
@@ -84,7 +85,7 @@ func (c *conn) startProxy(r *proxy.Route, head, rest []byte) []byte {
 		px.bodyDone = true
 	} else {
 		var err error
-		px.first, _, err = proxy.AppendRequestHead(make([]byte, 0, len(head)+256), head, &proxy.HeadOptions{
+		px.first, px.upgr, err = proxy.AppendRequestHead(make([]byte, 0, len(head)+256), head, &proxy.HeadOptions{
 			Client: c.remote, TLS: c.tls != nil, ForwardedFor: r.ForwardedFor, Extra: extra})
 		if err != nil {
 			c.fail(&http1.Error{Status: 400, Reason: err.Error()})
@@ -516,6 +517,10 @@ func (c *conn) pxUpReadable(u *upstream) {
 				px.sent = true
 				continue
 			}
+			if u.fr.Upgrade() && !px.upgr {
+				c.pxBadGateway(u, 502) // a 101 to a request that asked for none
+				return
+			}
 			closeClient := c.closeAfter || w.closing || u.fr.CloseDelimited()
 			if u.fr.Upgrade() {
 				closeClient = false
@@ -554,6 +559,13 @@ func (c *conn) pxUpReadable(u *upstream) {
 		}
 		data = data[k:]
 		done = fin
+	}
+	if done && len(data) > 0 {
+		if u.fr.Upgrade() {
+			w.out = append(w.out, data...) // the tunnel's first bytes
+		} else {
+			u.eof = true // bytes past the response: never reuse this connection
+		}
 	}
 	c.pxSend(done)
 }
@@ -626,7 +638,9 @@ func (c *conn) pxResponseDone(u *upstream) {
 		c.pxEvents()
 		return
 	}
-	reuse := u.fr.KeepAlive() && !u.eof && !u.fr.CloseDelimited() && px.bodyDone && len(u.out) == 0
+	// A connection that began with a PROXY header speaks for one client:
+	// never pooled for another.
+	reuse := u.fr.KeepAlive() && !u.eof && !u.fr.CloseDelimited() && px.bodyDone && len(u.out) == 0 && px.r.ProxyProtocol == proxy.ProxyOff
 	u.b.Release()
 	px.up = nil
 	if reuse {

@@ -522,3 +522,41 @@ func TestProxyHTTP10Client(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyUpgradeFirstBytes: bytes a backend sends right behind its 101
+// (in the same segment) reach the client; a 101 to a request that asked
+// for no upgrade is a bad gateway.
+func TestProxyUpgradeFirstBytes(t *testing.T) {
+	t.Parallel()
+	back := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\nhello ")
+		if req.Header.Get("Upgrade") == "" {
+			return
+		}
+		io.Copy(c, br)
+	})
+	_, addr := testServer(t, Config{}, func(s *Server, l *Listener) {
+		l.Any().Proxy(Prefix("/"), &proxy.Route{To: []string{back}})
+	})
+	c := proxyDial(t, addr, nil)
+	defer c.Close()
+	io.WriteString(c, "GET /up HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(c)
+	r, err := http.ReadResponse(br, nil)
+	if err != nil || r.StatusCode != 101 {
+		t.Fatalf("%v %v", r, err)
+	}
+	io.WriteString(c, "world")
+	got := make([]byte, len("hello world"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "hello world" {
+		t.Fatalf("tunnel: %q %v", got, err)
+	}
+	if got := exchange(t, addr, "GET /plain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 502 ") {
+		t.Fatalf("an unasked 101: %q", got)
+	}
+}
