@@ -114,6 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// SIGHUP reloads the routes (reload.go) instead of ending the process.
 	rl := &reloader{path: *configFile, running: fc, listeners: listeners, log: logger, counted: ops.reloadCounter()}
+	ops.reload = rl.handler() // POST /reload on the admin listener
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

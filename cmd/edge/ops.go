@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -172,6 +173,7 @@ type opsRunner struct {
 	access  *accesslog.Log
 	admin   *admin.Server
 	srv     *edge.Server
+	reload  http.Handler // POST /reload (reload.go); nil: not mounted
 	stop    func()
 }
 
@@ -319,6 +321,9 @@ func (r *opsRunner) serve(ctx context.Context, srv *edge.Server) error {
 		return err
 	}
 	a.Handle("/api/", api)
+	if r.reload != nil {
+		a.Handle("POST /reload", r.reload)
+	}
 	if err := a.Start(); err != nil {
 		return err
 	}
