@@ -115,7 +115,7 @@ const embedSite = "embed:"
 
 // Defaults of the edge binary that differ from edge.Config's zero value.
 const (
-	defaultReusePort      = true
+	defaultReusePort      = false // upgrades hand the socket over (upgrade.go)
 	defaultLimitOpenFiles = -1
 )
 
@@ -218,6 +218,7 @@ var topFields = []topField{
 	{"writeTimeout", durField(func(c *edge.Config) *time.Duration { return &c.WriteTimeout }, false)},
 	{"pendingTimeout", durField(func(c *edge.Config) *time.Duration { return &c.PendingTimeout }, true)},
 	{"shutdownTimeout", durField(func(c *edge.Config) *time.Duration { return &c.ShutdownTimeout }, false)},
+	{"shutdownGrace", durField(func(c *edge.Config) *time.Duration { return &c.ShutdownGrace }, false)},
 	{"pingInterval", durField(func(c *edge.Config) *time.Duration { return &c.PingInterval }, false)},
 	{"maxRequestLine", sizeField(func(c *edge.Config) *int { return &c.MaxRequestLine })},
 	{"maxHeaderBytes", sizeField(func(c *edge.Config) *int { return &c.MaxHeaderBytes })},

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -175,6 +176,8 @@ type opsRunner struct {
 	srv     *edge.Server
 	reload  http.Handler // POST /reload (reload.go); nil: not mounted
 	stop    func()
+
+	adminOnce sync.Once
 }
 
 // startOps makes the observers the config asks for (metrics when there
@@ -340,16 +343,25 @@ func (r *opsRunner) reloadCounter() func(ok bool) {
 	return r.metrics.Reload
 }
 
-// close stops the admin listener and flushes the access log.
-func (r *opsRunner) close() {
-	r.stop()
-	if r.admin != nil {
+// closeAdmin stops the admin listener (early, in an upgrade's drain: the
+// new process answers there).
+func (r *opsRunner) closeAdmin() {
+	r.adminOnce.Do(func() {
+		if r.admin == nil {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := r.admin.Shutdown(ctx); err != nil {
 			r.log.Warn("edge: admin shutdown", "err", err)
 		}
 		cancel()
-	}
+	})
+}
+
+// close stops the admin listener and flushes the access log.
+func (r *opsRunner) close() {
+	r.stop()
+	r.closeAdmin()
 	if r.access != nil {
 		if err := r.access.Close(); err != nil {
 			r.log.Warn("edge: access log", "err", err)
