@@ -58,7 +58,7 @@ type worker struct {
 
 	stats stats // this worker's counters
 
-	free    []*conn // recycled conn structs
+	free      []*conn // recycled conn structs
 	nconns    int
 	closing   bool // server shutting down: no keep-alive, close when idle
 	goingAway bool // shutting down past ShutdownGrace: WebSockets get 1001

@@ -253,4 +253,3 @@ func scrapeCode(t *testing.T, addr string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
-
