@@ -51,7 +51,8 @@ type listenerConfig struct {
 	hosts   []*hostConfig
 
 	tls         bool
-	defaultHost string // TLS: the certificate for unknown names
+	defaultHost string    // TLS: the certificate for unknown names
+	ja4         *ja4Rules // TLS: JA4 allow/deny lists (ja4rules.go); nil: none
 }
 
 type hostConfig struct {
@@ -410,7 +411,7 @@ func (d *decoder) listeners(f field, fc *fileConfig) {
 }
 
 func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerConfig {
-	fs, ok := d.mapping(n, path, "listen", "hosts", "tls", "defaultHost")
+	fs, ok := d.mapping(n, path, "listen", "hosts", "tls", "defaultHost", "ja4")
 	if !ok && fs == nil {
 		return nil
 	}
@@ -436,6 +437,9 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 	}
 	if f, ok := fs.get("tls"); ok {
 		lc.tls, _ = d.boolean(f)
+	}
+	if f, ok := fs.get("ja4"); ok {
+		d.listenerJA4(f, lc)
 	}
 	if f, ok := fs.get("defaultHost"); ok {
 		if s, ok := d.str(f.val, f.path); ok {
