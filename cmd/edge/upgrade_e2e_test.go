@@ -253,3 +253,50 @@ func scrapeCode(t *testing.T, addr string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestE2EDrainDeadline: SIGTERM with a request stuck in its body and a
+// WebSocket whose grace outlasts shutdownTimeout: at the deadline the
+// WebSocket still gets 1001, the stuck request is cut, and edge exits 0.
+func TestE2EDrainDeadline(t *testing.T) {
+	t.Parallel()
+	dir := configDir(t)
+	cfg := strings.Replace(upgradeConfig, "shutdownGrace: 1s\nshutdownTimeout: 20s", "shutdownGrace: 30s\nshutdownTimeout: 1s", 1)
+	p, ports := startEdgeN(t, dir, strings.ReplaceAll(cfg, "{who}", "old"), 2)
+	addr := "127.0.0.1:" + ports[0]
+	cl := dialWS(t, "ws://"+addr+"/echo", ws.Dialer{})
+	cl.send(ws.OpText, "x")
+	cl.expect(ws.OpText, "x")
+	stuck, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	fmt.Fprintf(stuck, "POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n123")
+	waitFor(t, 5*time.Second, "two open connections (the WebSocket, the stuck request)", func() bool {
+		_, body := scrape(t, "127.0.0.1:"+ports[1], "")
+		return sample(body, `edge_connections_open{listener="`+addr+`"}`) >= 2
+	})
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	cl.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if ce := cl.expectClose(); ce.Code != ws.StatusGoingAway {
+		t.Errorf("WebSocket closed with %d, want 1001", ce.Code)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("edge did not exit at its drain deadline")
+	}
+	took := time.Since(start)
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d at the drain deadline, want 0", code)
+	}
+	if took < 900*time.Millisecond {
+		t.Errorf("exited after %v, before the 1 s shutdownTimeout with a request in flight", took)
+	}
+	if out := p.stderr.String(); !strings.Contains(out, "drain deadline reached") || !strings.Contains(out, "1 requests cut") {
+		t.Errorf("no deadline warning:\n%s", out)
+	}
+}
