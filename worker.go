@@ -312,7 +312,9 @@ func (w *worker) beginShutdown() {
 	// New connections (accepted just before, no request byte yet) and TLS
 	// handshakes get one more second to send their request, answered with
 	// Connection: close; tick closes them after.
-	w.fresh.timeout = time.Second
+	if w.fresh.timeout <= 0 || w.fresh.timeout > time.Second {
+		w.fresh.timeout = time.Second
+	}
 	w.handshakes.timeout = time.Second
 	now := w.loop.Now()
 	w.fresh.expire(now, func(c *conn) { c.close(reasonShutdown) })
