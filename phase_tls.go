@@ -284,6 +284,14 @@ func (c *conn) handshakeDone(tc tlsbackend.Conn, err error) {
 	}
 	c.w.stats.tlsHandshakes.Add(1)
 	c.tr.blocking.Store(false)
+	if allow := c.l.tls.AllowJA4; allow != nil && !allow(c.ja4) {
+		c.w.stats.refused.Add(1)
+		if s.obs != nil {
+			s.obs.ConnRefused(c.l.name, observe.RefusePolicy)
+		}
+		c.close(reasonDone) // close_notify before the FIN
+		return
+	}
 	st := tc.State()
 	c.sni = strings.ToLower(st.ServerName)
 	c.tlsVersion = st.Version

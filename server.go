@@ -85,6 +85,11 @@ type Config struct {
 	// ShutdownTimeout is how long Run lets in-flight requests finish
 	// after its context is done. Zero means 10 s.
 	ShutdownTimeout time.Duration
+	// ShutdownGrace is how long WebSocket clients keep their connection
+	// once Shutdown began (they can still receive messages) before they
+	// get close 1001 (going away) and reconnect elsewhere. Zero sends 1001
+	// at once; at the Shutdown deadline it is sent whatever the grace.
+	ShutdownGrace time.Duration
 
 	// MaxRequestLine, MaxHeaderBytes and MaxHeaders bound a request head
 	// (414 / 431 beyond). Zero means 8192, 16384 and 100.
@@ -267,9 +272,10 @@ type Listener struct {
 	tls  *TLSConfig
 	name string // the bound address, for logs and observers
 
-	ppOn    bool           // AcceptProxyProtocol
-	ppTrust []netip.Prefix // sources that may send a PROXY header
-	pass    []passthrough  // Passthrough hosts (TLS listeners)
+	inherited net.Listener   // Inherit's; Start serves it instead of binding
+	ppOn      bool           // AcceptProxyProtocol
+	ppTrust   []netip.Prefix // sources that may send a PROXY header
+	pass      []passthrough  // Passthrough hosts (TLS listeners)
 }
 
 // Listen adds a listener: network "tcp", "tcp4" or "tcp6" with a
@@ -400,6 +406,11 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
+	for _, l := range s.listeners {
+		if ul, ok := l.ln.(*net.UnixListener); ok && l.inherited != nil {
+			ul.SetUnlinkOnClose(true) // ours now
+		}
+	}
 	s.listenHandlers = make([][]*listenHandler, s.cfg.Workers)
 	for i := 0; i < s.cfg.Workers; i++ {
 		w, err := newWorker(s, i)
@@ -460,16 +471,20 @@ func (s *Server) bind(l *Listener) error {
 		return serr
 	}}
 	lc.SetMultipathTCP(false)
-	if l.network == "unix" {
-		removeStaleSocket(l.address)
+	ln := l.inherited // a socket another process bound (inherit.go)
+	if ln == nil {
+		if l.network == "unix" {
+			removeStaleSocket(l.address)
+		}
+		var err error
+		ln, err = lc.Listen(context.Background(), l.network, l.address)
+		if err != nil {
+			// A *net.OpError already reads "listen tcp ADDR: ...".
+			return fmt.Errorf("edge: %w", err)
+		}
 	}
-	ln, err := lc.Listen(context.Background(), l.network, l.address)
-	if err != nil {
-		// A *net.OpError already reads "listen tcp ADDR: ...".
-		return fmt.Errorf("edge: %w", err)
-	}
-	if ul, ok := ln.(*net.UnixListener); ok {
-		ul.SetUnlinkOnClose(true)
+	if ul, ok := ln.(*net.UnixListener); ok && l.inherited == nil {
+		ul.SetUnlinkOnClose(true) // an inherited one: once Start succeeded
 	}
 	rc, err := ln.(syscall.Conn).SyscallConn()
 	if err != nil {
@@ -602,9 +617,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	var grace <-chan time.Time // WebSocket clients get 1001 when it fires
+	if s.cfg.ShutdownGrace > 0 {
+		t := time.NewTimer(s.cfg.ShutdownGrace)
+		defer t.Stop()
+		grace = t.C
+	}
 	for s.nconns.Load() > 0 {
 		select {
+		case <-grace:
+			s.onLoops((*worker).startGoingAway)
+			grace = nil
+			continue
 		case <-ctx.Done():
+			if grace != nil {
+				s.onLoops((*worker).startGoingAway)
+			}
 			// Cut what is left; only requests cut in the middle make the
 			// shutdown unclean (heads still arriving got a 503).
 			var cut atomic.Int64
@@ -634,11 +662,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Run starts the server, serves until ctx is done, then shuts down within
-// Config.ShutdownTimeout.
+// Run starts the server (unless Start already did), serves until ctx is
+// done, then shuts down within Config.ShutdownTimeout.
 func (s *Server) Run(ctx context.Context) error {
-	if err := s.Start(); err != nil {
-		return err
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		if err := s.Start(); err != nil {
+			return err
+		}
 	}
 	var runErr error
 	select {

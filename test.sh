@@ -14,8 +14,9 @@ need=()
 # nats-server: the backplane test with the Debian binary (tests/backplane_test.go);
 # promtool (prometheus): checks /metrics (cmd/edge/ops_e2e_test.go);
 # tshark: the independent JA4 derivation (tests/clienthello);
-# haproxy: the PROXY protocol peer both ways (cmd/edge/proxy_e2e_test.go).
-for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server promtool:prometheus tshark:tshark haproxy:haproxy; do
+# haproxy: the PROXY protocol peer both ways (cmd/edge/proxy_e2e_test.go);
+# systemd-analyze (systemd): verifies docker/edge.service (cmd/edge/packaging_test.go).
+for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server promtool:prometheus tshark:tshark haproxy:haproxy systemd-analyze:systemd; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -39,6 +40,17 @@ fi
 echo "== go vet"
 go vet ./...
 CGO_ENABLED=0 go build ./...
+# The images' build commands (docker/Dockerfile.*), one per TLS backend.
+echo "== docker/build.sh"
+bin=$(mktemp -d)
+./docker/build.sh stdlib "$bin/edge-stdlib"
+./docker/build.sh openssl "$bin/edge-openssl"
+if grep -qs '^//go:build goexperiment.boringcrypto' cmd/edge/*.go; then
+	./docker/build.sh boringcrypto "$bin/edge-boringcrypto"
+else
+	echo "docker/build.sh boringcrypto: skipped, cmd/edge has no boringcrypto backend yet"
+fi
+rm -rf "$bin"
 (cd bench && go vet ./...)
 (cd tests && go vet ./...)
 echo "== go test -race"

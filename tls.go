@@ -38,6 +38,13 @@ type TLSConfig struct {
 	// JA4 computes each client's JA4 fingerprint from its ClientHello
 	// (Ctx.JA4, observers and access logs), in the handshake's goroutine.
 	JA4 bool
+	// AllowJA4, if not nil (with JA4), decides from each client's JA4
+	// fingerprint ("" when its ClientHello could not be read) whether it
+	// is served: a refused client gets a TLS close (close_notify, then
+	// FIN) right after its handshake, before any request is read, and is
+	// counted as refused (observe.RefusePolicy). Called on a worker's
+	// loop: it must be fast and safe for concurrent use.
+	AllowJA4 func(fingerprint string) bool
 }
 
 // backendName names the TLS library for observers: the Server's

@@ -65,9 +65,10 @@ type worker struct {
 
 	stats stats // this worker's counters
 
-	free    []*conn // recycled conn structs
-	nconns  int
-	closing bool // server shutting down: no keep-alive, close when idle
+	free      []*conn // recycled conn structs
+	nconns    int
+	closing   bool // server shutting down: no keep-alive, close when idle
+	goingAway bool // shutting down past ShutdownGrace: WebSockets get 1001
 }
 
 // seg is a piece of output: out[start:end], or ref when ref != nil.
@@ -113,9 +114,13 @@ type listenHandler struct {
 	paused bool
 }
 
-func (h *listenHandler) OnEvent(events uint32) {
+func (h *listenHandler) OnEvent(events uint32) { h.accept(64) }
+
+// accept accepts up to n connections; it reports whether it stopped at n
+// (more may be queued).
+func (h *listenHandler) accept(n int) (more bool) {
 	w, s := h.w, h.w.srv
-	for i := 0; i < 64; i++ {
+	for i := 0; i < n; i++ {
 		var rsa unix.RawSockaddrAny
 		alen := uint32(unix.SizeofSockaddrAny)
 		r, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(h.l.fd),
@@ -150,7 +155,7 @@ func (h *listenHandler) OnEvent(events uint32) {
 				w.stats.acceptErrors.Add(1)
 				s.log.Warn("edge: accept", "listener", h.l.addrString(), "err", e)
 			}
-			return
+			return false
 		}
 		fd := int(r)
 		if s.nconns.Add(1) > s.clientMax {
@@ -175,6 +180,7 @@ func (h *listenHandler) OnEvent(events uint32) {
 		}
 		w.newConn(fd, h.l, remote)
 	}
+	return true
 }
 
 var refusedResponse = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\nRetry-After: 1\r\n\r\nService Unavailable\n")
@@ -252,9 +258,6 @@ func (w *worker) newConn(fd int, l *Listener, remote netip.AddrPort) {
 	if w.srv.obs != nil {
 		w.srv.obs.ConnOpened(c.obsConn())
 	}
-	if w.closing {
-		c.closeAfter = true
-	}
 	if c.handshaking {
 		// On a list too, so that shutdown finds it.
 		w.handshakes.push(c, w.loop.Now())
@@ -280,6 +283,15 @@ func (w *worker) tick(now time.Time) {
 	w.wsIdle.expire(now, func(c *conn) { c.wsIdle() })
 	w.proxied.expire(now, func(c *conn) { c.pxIdle() })
 	w.tickUpstreams(now)
+	if w.closing {
+		for w.idle.head != nil { // none should come back to idle: in case
+			w.idle.head.close(reasonShutdown)
+		}
+		w.handshakes.expire(now, func(c *conn) { c.close(reasonShutdown) })
+		if w.goingAway {
+			w.sendGoingAway() // WebSockets upgraded since the last pass
+		}
+	}
 }
 
 // shrinkBuffers drops worker buffers a burst made large, once a second:
@@ -303,39 +315,72 @@ func (w *worker) beginShutdown() {
 	for _, h := range w.srv.listenHandlers[w.id] {
 		if !h.paused {
 			w.loop.Remove(h.l.fd)
+			h.paused = true
+			// A connection whose wakeup came to this loop just before the
+			// removal would wait in the queue for the next one: with the
+			// socket shared with a new process (an upgrade), the new
+			// process might never be told of it. Accept what is queued now
+			// and serve it as a last request.
+			for h.accept(64) {
+			}
 		}
 	}
-	// Connections between requests (and TLS handshakes, which carry none
-	// yet) close now: they must not hold shutdown.
-	for _, l := range []*connList{&w.idle, &w.fresh, &w.handshakes} {
-		for c := l.head; c != nil; {
-			next := c.next
-			c.close(reasonShutdown)
-			c = next
+	// Idle keep-alive connections close now: they must not hold shutdown.
+	for c := w.idle.head; c != nil; {
+		next := c.next
+		c.close(reasonShutdown)
+		c = next
+	}
+	// New connections (accepted just before, no request byte yet) and TLS
+	// handshakes get one more second to send their request, answered with
+	// Connection: close; tick closes them after.
+	if w.fresh.timeout <= 0 || w.fresh.timeout > time.Second {
+		w.fresh.timeout = time.Second
+	}
+	w.handshakes.timeout = time.Second
+	now := w.loop.Now()
+	w.fresh.expire(now, func(c *conn) { c.close(reasonShutdown) })
+	w.handshakes.expire(now, func(c *conn) { c.close(reasonShutdown) })
+	// WebSocket clients are told the server is going away, after
+	// ShutdownGrace (Shutdown calls startGoingAway then).
+	if w.srv.cfg.ShutdownGrace <= 0 {
+		w.startGoingAway()
+	}
+	// Connections reading a request finish it (a head still arriving is
+	// marked when it is complete), those waiting to write or for a reply
+	// too; all close after their response.
+	for _, l := range []*connList{&w.reading, &w.writing, &w.pending, &w.proxied} {
+		for c := l.head; c != nil; c = c.next {
+			if c.ws == nil && (l != &w.reading || c.body != nil) {
+				c.closeAfter = true
+			}
 		}
 	}
-	// WebSocket clients are told the server is going away.
+	w.closeUpstreams() // pooled backend connections and pipes
+}
+
+// startGoingAway sends WebSocket clients close 1001, now and (from tick)
+// to those upgraded later.
+func (w *worker) startGoingAway() {
+	w.goingAway = true
+	w.sendGoingAway()
+}
+
+// sendGoingAway sends close 1001 to the WebSocket clients waiting for
+// messages.
+func (w *worker) sendGoingAway() {
 	var wsConns []*conn
 	for c := w.wsIdle.head; c != nil; c = c.next {
 		wsConns = append(wsConns, c)
 	}
 	for _, c := range wsConns {
-		if !c.closed && c.ws != nil {
+		if !c.closed && c.ws != nil && !c.ws.closeSent {
 			w.resetOut()
 			c.wsSendClose(1001, "server shutting down")
 			c.closeAfter = true
 			c.finish()
 		}
 	}
-	// Connections reading a request finish it (respond adds Connection:
-	// close while closing); those waiting to write or for a reply close
-	// after their response.
-	for _, l := range []*connList{&w.writing, &w.pending, &w.proxied} {
-		for c := l.head; c != nil; c = c.next {
-			c.closeAfter = true
-		}
-	}
-	w.closeUpstreams()
 }
 
 // forceClose closes every remaining connection (shutdown deadline). A

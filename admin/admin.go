@@ -47,6 +47,10 @@ type Config struct {
 	Token string
 	// Logger receives errors of the HTTP server. Nil discards them.
 	Logger *slog.Logger
+	// Inherited, if not nil, is a listening socket for Listen taken from
+	// the process being replaced (see Server.File): Start serves it
+	// instead of binding.
+	Inherited net.Listener
 }
 
 // Server is the admin HTTP server. Handle may be called before or after
@@ -58,10 +62,11 @@ type Server struct {
 	mux     *http.ServeMux
 	srv     *http.Server
 
-	mu   sync.Mutex
-	ln   net.Listener
-	done chan struct{}
-	err  error
+	mu     sync.Mutex
+	ln     net.Listener
+	done   chan struct{}
+	err    error
+	handed bool // File was called: Shutdown leaves the socket path
 }
 
 // ErrNotLoopback is returned (wrapped) by New for a TCP address that is not
@@ -164,6 +169,9 @@ func (s *Server) serve(ln net.Listener) {
 }
 
 func (s *Server) listen() (net.Listener, error) {
+	if s.cfg.Inherited != nil {
+		return s.cfg.Inherited, nil
+	}
 	if s.network == "tcp" {
 		ln, err := net.Listen("tcp", s.address)
 		if err != nil {
@@ -219,12 +227,33 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
+// File returns a duplicate of the listening socket (after Start) for a
+// process taking over (Config.Inherited there). From then on Shutdown
+// leaves a Unix socket's path in place. The caller closes the file.
+func (s *Server) File() (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil, errors.New("admin: not started")
+	}
+	f, ok := s.ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("admin: %T has no file", s.ln)
+	}
+	file, err := f.File()
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	s.handed = true
+	return file, nil
+}
+
 // Shutdown stops accepting, lets requests in flight finish until ctx ends
 // (then closes them), and removes the Unix socket. It returns ctx's error
 // if requests were cut, or the error that stopped serving.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	ln, done := s.ln, s.done
+	ln, done, handed := s.ln, s.done, s.handed
 	s.mu.Unlock()
 	if ln == nil {
 		return nil
@@ -234,7 +263,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.srv.Close()
 	}
 	<-done
-	if s.network == "unix" {
+	if s.network == "unix" && !handed {
 		os.Remove(s.address)
 	}
 	if err != nil {

@@ -54,6 +54,7 @@ type listenerConfig struct {
 
 	tls         bool
 	defaultHost string         // TLS: the certificate for unknown names
+	ja4         *ja4Rules      // TLS: JA4 allow/deny lists (ja4rules.go); nil: none
 	ppTrust     []netip.Prefix // proxyProtocol.trust: read a PROXY header from these (proxy.go)
 	ppOn        bool
 }
@@ -121,7 +122,7 @@ const embedSite = "embed:"
 
 // Defaults of the edge binary that differ from edge.Config's zero value.
 const (
-	defaultReusePort      = true
+	defaultReusePort      = false // upgrades hand the socket over (upgrade.go)
 	defaultLimitOpenFiles = -1
 )
 
@@ -224,6 +225,7 @@ var topFields = []topField{
 	{"writeTimeout", durField(func(c *edge.Config) *time.Duration { return &c.WriteTimeout }, false)},
 	{"pendingTimeout", durField(func(c *edge.Config) *time.Duration { return &c.PendingTimeout }, true)},
 	{"shutdownTimeout", durField(func(c *edge.Config) *time.Duration { return &c.ShutdownTimeout }, false)},
+	{"shutdownGrace", durField(func(c *edge.Config) *time.Duration { return &c.ShutdownGrace }, false)},
 	{"pingInterval", durField(func(c *edge.Config) *time.Duration { return &c.PingInterval }, false)},
 	{"maxRequestLine", sizeField(func(c *edge.Config) *int { return &c.MaxRequestLine })},
 	{"maxHeaderBytes", sizeField(func(c *edge.Config) *int { return &c.MaxHeaderBytes })},
@@ -415,7 +417,7 @@ func (d *decoder) listeners(f field, fc *fileConfig) {
 }
 
 func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerConfig {
-	fs, ok := d.mapping(n, path, "listen", "hosts", "tls", "defaultHost", "proxyProtocol")
+	fs, ok := d.mapping(n, path, "listen", "hosts", "tls", "defaultHost", "ja4", "proxyProtocol")
 	if !ok && fs == nil {
 		return nil
 	}
@@ -441,6 +443,9 @@ func (d *decoder) listener(n *yaml.Node, path string, fc *fileConfig) *listenerC
 	}
 	if f, ok := fs.get("tls"); ok {
 		lc.tls, _ = d.boolean(f)
+	}
+	if f, ok := fs.get("ja4"); ok {
+		d.listenerJA4(f, lc)
 	}
 	if f, ok := fs.get("defaultHost"); ok {
 		if s, ok := d.str(f.val, f.path); ok {

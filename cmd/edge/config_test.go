@@ -396,7 +396,7 @@ logFormat: json
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !fc.cfg.ReusePort || fc.cfg.LimitOpenFiles != -1 || fc.logFormat != "text" || fc.cfg.DisableNoDelay || fc.cfg.NoContentType {
+	if fc.cfg.ReusePort || fc.cfg.LimitOpenFiles != -1 || fc.logFormat != "text" || fc.cfg.DisableNoDelay || fc.cfg.NoContentType {
 		t.Errorf("defaults: %+v, logFormat %q", fc.cfg, fc.logFormat)
 	}
 }

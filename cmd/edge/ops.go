@@ -10,11 +10,13 @@ import (
 	"context"
 	"crypto/tls"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -172,7 +174,10 @@ type opsRunner struct {
 	access  *accesslog.Log
 	admin   *admin.Server
 	srv     *edge.Server
+	reload  http.Handler // POST /reload (reload.go); nil: not mounted
 	stop    func()
+
+	adminOnce sync.Once
 }
 
 // startOps makes the observers the config asks for (metrics when there
@@ -319,6 +324,9 @@ func (r *opsRunner) serve(ctx context.Context, srv *edge.Server) error {
 		return err
 	}
 	a.Handle("/api/", api)
+	if r.reload != nil {
+		a.Handle("POST /reload", r.reload)
+	}
 	if err := a.Start(); err != nil {
 		return err
 	}
@@ -335,16 +343,25 @@ func (r *opsRunner) reloadCounter() func(ok bool) {
 	return r.metrics.Reload
 }
 
-// close stops the admin listener and flushes the access log.
-func (r *opsRunner) close() {
-	r.stop()
-	if r.admin != nil {
+// closeAdmin stops the admin listener (early, in an upgrade's drain: the
+// new process answers there).
+func (r *opsRunner) closeAdmin() {
+	r.adminOnce.Do(func() {
+		if r.admin == nil {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := r.admin.Shutdown(ctx); err != nil {
 			r.log.Warn("edge: admin shutdown", "err", err)
 		}
 		cancel()
-	}
+	})
+}
+
+// close stops the admin listener and flushes the access log.
+func (r *opsRunner) close() {
+	r.stop()
+	r.closeAdmin()
 	if r.access != nil {
 		if err := r.access.Close(); err != nil {
 			r.log.Warn("edge: access log", "err", err)

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"reflect"
+	"sync"
 
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/static"
@@ -19,8 +22,10 @@ import (
 // the admin/NATS/ACME blocks are read at start only: a reload that changes
 // the listeners is refused with the reason, the others are logged as
 // needing a restart. A file that does not parse or build is refused with
-// file:line, and the running configuration keeps serving.
+// file:line, and the running configuration keeps serving. SIGHUP and the
+// admin listener's POST /reload both call reload; one runs at a time.
 type reloader struct {
+	mu        sync.Mutex // one reload at a time
 	path      string
 	running   *fileConfig      // the configuration serving now (its ACME client stays)
 	listeners []*edge.Listener // in config order
@@ -28,8 +33,11 @@ type reloader struct {
 	counted   func(ok bool) // metrics, nil without
 }
 
-// reload reads the file again and swaps the routes in.
+// reload reads the file again and swaps the routes in. It returns why
+// the new file was refused, or nil.
 func (r *reloader) reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	err := r.apply()
 	if r.counted != nil {
 		r.counted(err == nil)
@@ -79,4 +87,29 @@ func (r *reloader) apply() error {
 		l.SetRoutes(groups[i]...)
 	}
 	return nil
+}
+
+// reloadResult is the JSON body of POST /reload.
+type reloadResult struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// handler serves POST /reload on the admin listener: the same reload as
+// SIGHUP. 200 {"ok":true} when the new file is in; 422 {"ok":false,
+// "error":"file:line:col: ..."} when it is refused (the running
+// configuration keeps serving).
+func (r *reloader) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		res := reloadResult{OK: true}
+		status := http.StatusOK
+		if err := r.reload(); err != nil {
+			res = reloadResult{Error: err.Error()}
+			status = http.StatusUnprocessableEntity
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(res)
+	})
 }

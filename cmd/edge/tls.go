@@ -222,7 +222,7 @@ func (fc *fileConfig) tlsListener(l *edge.Listener, lc *listenerConfig, logger *
 		store.Close()
 		return fmt.Errorf("%s:%d:%d: %s: tls: %w", fc.name, lc.at.line, lc.at.col, lc.at.path, err)
 	}
-	l.TLS(edge.TLSConfig{Server: srv, HostPolicy: ts.hostPolicy, HandshakeTimeout: ts.handshake, JA4: ts.ja4, Backend: tlsBackend().Name()})
+	l.TLS(edge.TLSConfig{Server: srv, HostPolicy: ts.hostPolicy, HandshakeTimeout: ts.handshake, JA4: ts.ja4 || lc.ja4 != nil, AllowJA4: lc.ja4.allowFunc(), Backend: tlsBackend().Name()})
 	fc.stores = append(fc.stores, store)
 	fc.tlsServers = append(fc.tlsServers, srv)
 	return nil
