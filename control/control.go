@@ -54,6 +54,9 @@ type Config struct {
 	// Backplane, if not nil, returns the backplane's counters
 	// (backplane.NATS.Stats), shown under "backplane" in /api/stats.
 	Backplane func() any
+	// Hooks, if not nil, returns the stream hooks' counters (per stream
+	// path: hooks.Stats), shown under "hooks" in /api/stats.
+	Hooks func() any
 	// Token, if set, is required as "Authorization: Bearer TOKEN" (the
 	// admin listener may check it already).
 	Token string
@@ -438,9 +441,13 @@ func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 		Dropped   uint64 `json:"dropped"`
 		Gone      uint64 `json:"gone"`
 		Backplane any    `json:"backplane,omitempty"`
+		Hooks     any    `json:"hooks,omitempty"`
 	}{Clients: st.Clients, Tags: st.Tags, Sent: st.Sent, Dropped: st.Dropped, Gone: st.Gone}
 	if h.cfg.Backplane != nil {
 		ans.Backplane = h.cfg.Backplane()
+	}
+	if h.cfg.Hooks != nil {
+		ans.Hooks = h.cfg.Hooks()
 	}
 	writeJSON(w, http.StatusOK, ans)
 }

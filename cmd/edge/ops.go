@@ -314,6 +314,14 @@ func (r *opsRunner) serve(ctx context.Context, srv *edge.Server) error {
 	if bp := r.fc.natsBackplane(); bp != nil {
 		ccfg.Backplane = func() any { return bp.Stats() }
 	}
+	if fc := r.fc; fc.hooks != nil {
+		ccfg.Hooks = func() any { // hooks.go
+			if m := fc.hookStats(); m != nil {
+				return m
+			}
+			return nil
+		}
+	}
 	api, err := control.New(ccfg)
 	if err != nil {
 		return err
