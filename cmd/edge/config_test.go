@@ -538,8 +538,8 @@ func TestFullConfig(t *testing.T) {
 		t.Errorf("unix listener: %s %s", l.network, l.address)
 	}
 	routes := fc.listeners[1].hosts[0].routes
-	if n := len(routes); n != 9 {
-		t.Errorf("%d routes in the first host, want 9", n)
+	if n := len(routes); n != 10 {
+		t.Errorf("%d routes in the first host, want 10", n)
 	}
 	if fc.cfg.PingInterval != 30*time.Second {
 		t.Errorf("pingInterval %v", fc.cfg.PingInterval)
