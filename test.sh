@@ -13,8 +13,9 @@ cd "$(dirname "$0")"
 need=()
 # nats-server: the backplane test with the Debian binary (tests/backplane_test.go);
 # promtool (prometheus): checks /metrics (cmd/edge/ops_e2e_test.go);
-# tshark: the independent JA4 derivation (tests/clienthello).
-for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server promtool:prometheus tshark:tshark; do
+# tshark: the independent JA4 derivation (tests/clienthello);
+# python3: the stream hooks chat backend (cmd/edge/hooks_e2e_test.go).
+for pair in python3:python3 curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server promtool:prometheus tshark:tshark; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
