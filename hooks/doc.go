@@ -66,6 +66,21 @@
 //
 // Its answer is ignored (any 2xx).
 //
+// join and leave, with Config.Presence (tag prefixes), when a client
+// accepted by the backend gains or loses tags of those prefixes through
+// the answers (a connect answer's tags included), and for the presence
+// tags of a client that closes (before its close event), with the data
+// the answers gave it:
+//
+//	{"event": "join", "client": "17", "tags": ["room:lobby"], "data": {"name": "ann"}}
+//	{"event": "leave", "client": "17", "tags": ["room:lobby"], "data": {"name": "ann"}}
+//
+// The answer may be empty, or one answer object as for a message (to
+// publish "ann joined", say). Tag changes made through the control API or
+// the Go API make no events: the hooks do not see them. To list the
+// clients of a tag with their data, use the control API's
+// GET /api/presence?tag=....
+//
 // # Delivery, limits and failures
 //
 // Events are at most once: there are no retries. A client's events reach

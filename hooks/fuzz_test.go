@@ -15,8 +15,11 @@ func FuzzAnswers(f *testing.F) {
 		}
 		c := newRec(1)
 		if a, err := decodeConnectAnswer(b); err == nil {
-			a.apply(c, quietLogger())
+			a.apply(c)
 			a.rejectClose()
+		}
+		if a, err := decodeAnswer(b); err == nil && a != nil {
+			a.apply(c)
 		}
 		as, err := decodeMessageAnswers(b, n)
 		if err != nil {
@@ -27,7 +30,7 @@ func FuzzAnswers(f *testing.F) {
 		}
 		for _, a := range as {
 			if a != nil {
-				a.apply(c, quietLogger())
+				a.apply(c)
 			}
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +91,12 @@ type Config struct {
 	Workers int
 	// MaxAnswer bounds the body of an answer. Zero: DefaultMaxAnswer.
 	MaxAnswer int64
+	// Presence lists tag prefixes whose joins and leaves are sent to the
+	// backend (join and leave events); "" matches every tag. Only the
+	// tag changes the backend's answers make are seen (and the leaves
+	// of a client that closes), not those made through the control API
+	// or the Go API. Nil: no presence events.
+	Presence []string
 	// Logger gets the drop and failure reports (at most one a second of
 	// each). Nil: slog.Default().
 	Logger *slog.Logger
@@ -145,6 +153,10 @@ type conn struct {
 	// gone is set by Closed.
 	state atomic.Int32
 	gone  atomic.Bool
+	// Owned by the lane's goroutine: the presence tags the client holds
+	// (set through answers) and its data, for join and leave events.
+	presence []string
+	data     []byte
 }
 
 const (
@@ -324,6 +336,8 @@ const (
 	evConnect eventKind = iota
 	evMessage
 	evClose
+	evJoin
+	evLeave
 )
 
 func (k eventKind) String() string {
@@ -334,6 +348,10 @@ func (k eventKind) String() string {
 		return "message"
 	case evClose:
 		return "close"
+	case evJoin:
+		return "join"
+	case evLeave:
+		return "leave"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -347,6 +365,7 @@ type item struct {
 	data   []byte    // message
 	at     time.Time // message: when it was queued
 	code   uint16    // close
+	tags   []string  // join, leave
 }
 
 // lane is a bounded FIFO of events with at most one goroutine sending
@@ -385,6 +404,23 @@ func (l *lane) push(it item) bool {
 		default:
 		}
 	}
+	l.mu.Unlock()
+	return true
+}
+
+// pushFront queues it first, from the lane's own goroutine; it reports
+// false (and counts the drop) when the lane is full or closed.
+func (l *lane) pushFront(it item) bool {
+	l.mu.Lock()
+	if l.closed || l.n == len(l.ring) {
+		l.mu.Unlock()
+		l.h.dropCounted(it.kind)
+		return false
+	}
+	l.head = (l.head - 1 + len(l.ring)) % len(l.ring)
+	l.ring[l.head] = it
+	l.n++
+	l.h.queued.Add(1)
 	l.mu.Unlock()
 	return true
 }
@@ -467,10 +503,17 @@ func (l *lane) send(batch []item) {
 	switch batch[0].kind {
 	case evConnect:
 		h.connect(batch[0])
+	case evJoin, evLeave:
+		h.presenceOut(batch[0])
 	case evClose:
 		it := batch[0]
 		if it.cn.state.Load() != stateAccepted {
 			return // rejected or never answered: the backend does not know it
+		}
+		if cn := it.cn; len(cn.presence) > 0 {
+			// The client's presence tags go with it.
+			h.presenceOut(item{kind: evLeave, cn: cn, tags: cn.presence})
+			cn.presence = nil
 		}
 		body := encodeClose(it.cn.id, it.code)
 		if _, err := h.hc.post(h.ctx, evClose, body); err != nil {
@@ -509,7 +552,7 @@ func (h *Hooks) connect(it item) {
 	}
 	h.accepted.Add(1)
 	cn.state.Store(stateAccepted)
-	a.apply(cn.c, h.log)
+	h.apply(cn, a)
 }
 
 // messagesOut sends the messages of accepted clients in batch and applies
@@ -538,7 +581,72 @@ func (h *Hooks) messagesOut(batch []item) {
 	h.messages.Add(uint64(len(keep)))
 	for i, a := range as {
 		if a != nil {
-			a.apply(keep[i].cn.c, h.log)
+			h.apply(keep[i].cn, a)
 		}
+	}
+}
+
+// apply applies answer a to cn's client and queues the join and leave
+// events of the presence tags it changed. It runs on cn's lane goroutine.
+func (h *Hooks) apply(cn *conn, a *Answer) {
+	a.apply(cn.c)
+	if len(a.Data) > 0 {
+		cn.data = a.Data
+	}
+	if len(h.cfg.Presence) == 0 || cn.gone.Load() {
+		return
+	}
+	var joined, left []string
+	for _, t := range a.DelTags {
+		if i := slices.Index(cn.presence, t); i >= 0 {
+			cn.presence = slices.Delete(cn.presence, i, i+1)
+			left = append(left, t)
+		}
+	}
+	for _, t := range slices.Concat(a.Tags, a.SetTags) {
+		if h.presenceTag(t) && !slices.Contains(cn.presence, t) {
+			cn.presence = append(cn.presence, t)
+			joined = append(joined, t)
+		}
+	}
+	// Next in the lane, before the events that came after the answered
+	// one: leaves, then joins.
+	if len(joined) > 0 {
+		cn.lane.pushFront(item{kind: evJoin, cn: cn, tags: joined})
+	}
+	if len(left) > 0 {
+		cn.lane.pushFront(item{kind: evLeave, cn: cn, tags: left})
+	}
+}
+
+// presenceTag reports whether joins and leaves of t go to the backend.
+func (h *Hooks) presenceTag(t string) bool {
+	for _, p := range h.cfg.Presence {
+		if strings.HasPrefix(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// presenceOut sends a join or leave event and applies its answer, if any.
+func (h *Hooks) presenceOut(it item) {
+	cn := it.cn
+	if cn.state.Load() != stateAccepted {
+		return
+	}
+	body := encodePresence(it.kind, cn.id, it.tags, cn.data)
+	ans, err := h.hc.post(h.ctx, it.kind, body)
+	var a *Answer
+	if err == nil {
+		a, err = decodeAnswer(ans)
+	}
+	if err != nil {
+		h.failCounted(it.kind, 1, err)
+		return
+	}
+	h.requests.Add(1)
+	if a != nil {
+		h.apply(cn, a)
 	}
 }

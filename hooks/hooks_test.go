@@ -102,6 +102,8 @@ type event struct {
 	Cookies  map[string]string `json:"cookies"`
 	Remote   string            `json:"remote"`
 	Code     int               `json:"code"`
+	Tags     []string          `json:"tags"`
+	Data     json.RawMessage   `json:"data"`
 	Messages []struct {
 		Client  string  `json:"client"`
 		Data    *string `json:"data"`
@@ -581,5 +583,54 @@ func TestCloseStopsLanes(t *testing.T) {
 	}
 	if h.Message(c, false, []byte("late")) {
 		t.Error("a message was queued after Close")
+	}
+}
+
+func TestPresence(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t, false, func(w http.ResponseWriter, ev *event) {
+		switch ev.Event {
+		case "connect":
+			writeJSON(w, `{"accept": true, "tags": ["room:a", "user:`+ev.Client+`"], "data": {"name": "ann"}}`)
+		case "message":
+			writeJSON(w, `[{"set_tags": ["room:b", "room:b"], "del_tags": ["room:a", "other"]}]`)
+		case "join":
+			writeJSON(w, `{"publish": [{"tag": "room:b", "data": "ann joined"}]}`)
+		default:
+			w.WriteHeader(204)
+		}
+	})
+	h, err := New(Config{URL: b.url, Presence: []string{"room:"}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	c := newRec(5)
+	h.Open(c, nil)
+	h.Message(c, false, []byte("move"))
+	waitFor(t, "the move", func() bool { _, tags, _, _ := c.snapshot(); return slices.Contains(tags, "room:b") })
+	h.Closed(c, 1000)
+	waitFor(t, "the close event", func() bool {
+		evs := b.events()
+		return evs[len(evs)-1].Event == "close"
+	})
+	var got []string
+	for _, ev := range b.events() {
+		s := ev.Event
+		if ev.Tags != nil {
+			s += " " + strings.Join(ev.Tags, ",") + " " + string(ev.Data)
+		}
+		got = append(got, s)
+	}
+	data := `{"name":"ann"}`
+	want := []string{"connect", "join room:a " + data, "message", "leave room:a " + data, "join room:b " + data, "leave room:b " + data, "close"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	c.mu.Lock()
+	pubs := slices.Clone(c.pubs)
+	c.mu.Unlock()
+	if !slices.Equal(pubs, []string{"room:b=ann joined", "room:b=ann joined"}) {
+		t.Errorf("published %q", pubs)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 )
 
@@ -173,7 +172,7 @@ func (a *Answer) rejectClose() (uint16, string) {
 }
 
 // apply does what a asks to client c, in the documented order.
-func (a *Answer) apply(c Client, log *slog.Logger) {
+func (a *Answer) apply(c Client) {
 	if len(a.Data) > 0 {
 		c.SetData(a.Data)
 	}
@@ -212,6 +211,25 @@ func decodeConnectAnswer(b []byte) (*Answer, error) {
 		return nil, fmt.Errorf("hooks: connect answer: %w", err)
 	}
 	return &a, nil
+}
+
+// decodeAnswer decodes and checks the optional answer to a join or leave
+// event (nil for an empty body or null).
+func decodeAnswer(b []byte) (*Answer, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, nil
+	}
+	var a *Answer
+	if err := strictJSON(b, &a); err != nil {
+		return nil, fmt.Errorf("hooks: answer: %w", err)
+	}
+	if a == nil {
+		return nil, nil
+	}
+	if err := a.check(); err != nil {
+		return nil, fmt.Errorf("hooks: answer: %w", err)
+	}
+	return a, nil
 }
 
 // decodeMessageAnswers decodes and checks the answers to n messages: an
@@ -316,6 +334,17 @@ func encodeMessages(batch []item) []byte {
 		}
 	}
 	return mustJSON(ev)
+}
+
+type presenceEvent struct {
+	Event  string          `json:"event"`
+	Client string          `json:"client"`
+	Tags   []string        `json:"tags"`
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+func encodePresence(kind eventKind, id uint64, tags []string, data []byte) []byte {
+	return mustJSON(presenceEvent{Event: kind.String(), Client: clientID(id), Tags: tags, Data: data})
 }
 
 func encodeClose(id uint64, code uint16) []byte {
