@@ -28,6 +28,7 @@ import (
 //	      batch: {max: 64, wait: 5ms}
 //	      queue: 1024
 //	      workers: 4
+//	      presence: ["room:"]   # join/leave events for these tag prefixes
 //
 // The headers are declared to the server (Config.Headers) so that the
 // upgrade request's values can be read.
@@ -35,7 +36,7 @@ import (
 const modeHooks = "hooks" // connect, messages and close go to a backend
 
 var (
-	hooksKeys = []string{"url", "timeout", "headers", "batch", "queue", "queueBytes", "workers"}
+	hooksKeys = []string{"url", "timeout", "headers", "batch", "queue", "queueBytes", "workers", "presence"}
 	batchKeys = []string{"max", "wait"}
 )
 
@@ -120,6 +121,25 @@ func (d *decoder) hooksBlock(f field) *hooksConfig {
 		case "workers":
 			v, ok := d.integer(f, 1, 256)
 			c.Workers, bad = int(v), bad || !ok
+		case "presence":
+			items, ok := d.sequence(f)
+			if !ok {
+				bad = true
+				continue
+			}
+			if len(items) == 0 {
+				d.errorf(f.val, f.path, "empty list: omit presence for none (\"\" is every tag)")
+				bad = true
+			}
+			c.Presence = []string{}
+			for i, n := range items {
+				s, ok := d.str(n, index(f.path, i))
+				if !ok {
+					bad = true
+					continue
+				}
+				c.Presence = append(c.Presence, s)
+			}
 		}
 	}
 	if _, ok := fs.get("url"); !ok {
@@ -265,11 +285,18 @@ func opcode(binary bool) ws.Opcode {
 	return ws.OpText
 }
 
-func (h hookClient) ID() uint64                         { return uint64(h.c.ID()) }
-func (h hookClient) Send(binary bool, data []byte) bool { return h.c.Send(opcode(binary), data) }
-func (h hookClient) Close(code uint16, reason string)   { h.c.Close(code, reason) }
-func (h hookClient) SetTag(tag string)                  { h.c.SetTag(broadcast.Tag(tag)) }
-func (h hookClient) DelTag(tag string)                  { h.c.DelTag(broadcast.Tag(tag)) }
+func (h hookClient) ID() uint64 { return uint64(h.c.ID()) }
+
+func (h hookClient) Close(code uint16, reason string) { h.c.Close(code, reason) }
+func (h hookClient) SetTag(tag string)                { h.c.SetTag(broadcast.Tag(tag)) }
+func (h hookClient) DelTag(tag string)                { h.c.DelTag(broadcast.Tag(tag)) }
+
+// Send goes through the Hub, as Publish does (Server.Send, not
+// Client.Send, whose outbox is drained apart from the Hub's queue): a
+// reply and a publish from one answer reach the client in order.
+func (h hookClient) Send(binary bool, data []byte) bool {
+	return h.c.Server().Send(h.c.ID(), opcode(binary), data) == nil
+}
 
 // SetData keeps the backend's JSON value as the client's data, where the
 // control API finds it.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,7 @@ listeners:
                 batch: {max: 16, wait: 2ms}
                 queue: 64
                 workers: 2
+                presence: ["room:"]
 `
 
 // adminJSON calls the control API and decodes its answer.
@@ -127,12 +129,24 @@ func TestE2EHooksPythonChat(t *testing.T) {
 	// with their room's tag.
 	alice := dialWS(t, base+"?room=lobby&name=alice", ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Authorization": {"Bearer good"}})})
 	alice.expect(ws.OpText, "welcome alice")
+	alice.expect(ws.OpText, "alice joined") // the answer to the join event
 	bob := dialWS(t, base+"?room=lobby&name=bob", ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Cookie": {"theme=dark; sid=good"}})})
 	bob.expect(ws.OpText, "welcome bob")
-	var tag struct{ Clients int }
-	adminJSON(t, "GET", admin+"/api/tag?tag=room:lobby", "", &tag)
-	if tag.Clients != 2 {
-		t.Fatalf("room:lobby has %d clients, want 2", tag.Clients)
+	bob.expect(ws.OpText, "bob joined")
+	alice.expect(ws.OpText, "bob joined")
+	// Presence: the room's clients with the data the backend gave them.
+	var pres struct {
+		Count   int
+		Clients []struct{ Data struct{ Name string } }
+	}
+	adminJSON(t, "GET", admin+"/api/presence?tag=room:lobby", "", &pres)
+	var names []string
+	for _, c := range pres.Clients {
+		names = append(names, c.Data.Name)
+	}
+	slices.Sort(names)
+	if pres.Count != 2 || !slices.Equal(names, []string{"alice", "bob"}) {
+		t.Fatalf("presence of room:lobby: %+v", pres)
 	}
 
 	// A message answered with a publish to the room: both get it.
@@ -156,6 +170,9 @@ func TestE2EHooksPythonChat(t *testing.T) {
 	// announces it through the control API.
 	carol := dialWS(t, base+"?room=lobby&name=carol", ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Authorization": {"Bearer good"}})})
 	carol.expect(ws.OpText, "welcome carol")
+	carol.expect(ws.OpText, "carol joined")
+	alice.expect(ws.OpText, "carol joined")
+	bob.expect(ws.OpText, "carol joined")
 	carol.send(ws.OpText, "/quit")
 	if ce := carol.expectClose(); ce.Code != 4000 || ce.Reason != "bye" {
 		t.Errorf("/quit: close %d %q, want 4000 bye", ce.Code, ce.Reason)

@@ -15,7 +15,7 @@ func hooksRoute(block string) string {
 
 func TestHooksConfig(t *testing.T) {
 	t.Parallel()
-	src := "headers: [X-Request-Id]\n" + hooksRoute(`{url: "unix:run/app.sock:/hooks", timeout: 3s, headers: [Cookie, Authorization, x-request-id], batch: {max: 8, wait: 0}, queue: 100, queueBytes: 1MiB, workers: 3}`)
+	src := "headers: [X-Request-Id]\n" + hooksRoute(`{url: "unix:run/app.sock:/hooks", timeout: 3s, headers: [Cookie, Authorization, x-request-id], batch: {max: 8, wait: 0}, queue: 100, queueBytes: 1MiB, workers: 3, presence: ["room:", ""]}`)
 	fc, err := parseConfig("/etc/edge/edge.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +23,7 @@ func TestHooksConfig(t *testing.T) {
 	hc := fc.listeners[0].hosts[0].routes[0].stream.hooks
 	c := hc.cfg
 	if c.URL != "unix:"+filepath.Join("/etc/edge", "run/app.sock")+":/hooks" || c.Timeout != 3*time.Second || c.BatchMax != 8 ||
-		c.BatchWait >= 0 || c.Queue != 100 || c.QueueBytes != 1<<20 || c.Workers != 3 {
+		c.BatchWait >= 0 || c.Queue != 100 || c.QueueBytes != 1<<20 || c.Workers != 3 || !slices.Equal(c.Presence, []string{"room:", ""}) {
 		t.Errorf("hooks config %+v", c)
 	}
 	if !slices.Equal(hc.headers, []string{"Cookie", "Authorization", "x-request-id"}) {
@@ -57,6 +57,8 @@ func TestHooksConfigErrors(t *testing.T) {
 		{"dup header", hooksRoute(`{url: "http://a/", headers: [Cookie, cookie]}`), `duplicate header "cookie"`},
 		{"workers", hooksRoute(`{url: "http://a/", workers: 0}`), "0 out of range 1 to 256"},
 		{"batch max", hooksRoute(`{url: "http://a/", batch: {max: 0}}`), "0 out of range 1 to 10000"},
+		{"presence empty", hooksRoute(`{url: "http://a/", presence: []}`), "empty list"},
+		{"presence type", hooksRoute(`{url: "http://a/", presence: "room:"}`), "expected a list"},
 		{"typo", hooksRoute(`{url: "http://a/", timout: 1s}`), `unknown key "timout" (did you mean "timeout"?)`},
 		{"too many headers", "headers: [" + manyHeaders(24) + "]\n" + hooksRoute(`{url: "http://a/", headers: [Authorization]}`), "more than 24 request headers"},
 	}

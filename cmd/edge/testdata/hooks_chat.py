@@ -14,7 +14,8 @@ with, in edge's config:
 Clients connect to /chat?room=lobby&name=ann with "Authorization: Bearer good"
 or the cookie sid=good (anything else is rejected with 401: close code 4401).
 A message goes to the room as "ann: text"; "/admin text" is published through
-the control API; "/quit" closes the client; a client leaving is announced.
+the control API; "/quit" closes the client; a client joining (a presence event)
+or leaving (its close event) is announced.
 It prints "ready" once it listens.
 """
 
@@ -81,6 +82,17 @@ def on_message(ev):
     return answers
 
 
+def on_join(ev):
+    # With presence: ["room:"]: the client joined a room (its data is the
+    # connect answer's); the answer is applied as a message's would be.
+    name = (ev.get("data") or {}).get("name", "?")
+    return {"publish": [{"tag": t, "data": name + " joined"} for t in ev["tags"]]}
+
+
+def on_leave(ev):
+    return None  # the close event announces it
+
+
 def on_close(ev):
     with lock:
         c = clients.pop(ev["client"], None)
@@ -89,7 +101,7 @@ def on_close(ev):
     return None
 
 
-EVENTS = {"connect": on_connect, "message": on_message, "close": on_close}
+EVENTS = {"connect": on_connect, "message": on_message, "join": on_join, "leave": on_leave, "close": on_close}
 
 
 class Hooks(BaseHTTPRequestHandler):
