@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,5 +219,67 @@ func TestE2EHooksPythonChat(t *testing.T) {
 	}
 	if st := stats(); st.Unavailable != 1 || st.Errors < 2 {
 		t.Errorf("stats after the backend died: %+v", st)
+	}
+}
+
+// TestE2EHooksReload: a reload that changes a hooks stream's URL keeps the
+// clients that upgraded before on the old backend URL, sends new ones to
+// the new URL, and /api/stats counts both.
+func TestE2EHooksReload(t *testing.T) {
+	t.Parallel()
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Event    string
+			Messages []struct{ Data string }
+		}
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		switch ev.Event {
+		case "connect":
+			io.WriteString(w, `{"accept": true}`)
+		case "message":
+			var as []map[string]string
+			for _, m := range ev.Messages {
+				as = append(as, map[string]string{"reply": r.URL.Path + " " + m.Data})
+			}
+			json.NewEncoder(w).Encode(as)
+		default:
+			w.WriteHeader(204)
+		}
+	}))
+	t.Cleanup(backend.Close)
+	config := strings.NewReplacer("unix:./chat.sock:/hooks", backend.URL+"/v1", "                presence: [\"room:\"]\n", "").Replace(hooksTestConfig)
+	dir := configDir(t)
+	p, ports := startEdgeN(t, dir, config, 2)
+	base := "ws://127.0.0.1:" + ports[0] + "/chat"
+	admin := "http://127.0.0.1:" + ports[1]
+	a := dialWS(t, base, ws.Dialer{})
+	a.send(ws.OpText, "x")
+	a.expect(ws.OpText, "/v1 x")
+
+	b := strings.NewReplacer("{port2}", ports[1], "{port}", ports[0], "/v1", "/v2").Replace(config)
+	if err := os.WriteFile(filepath.Join(dir, "edge.yaml"), []byte(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.stderr.String(), "edge: reloaded"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after SIGHUP:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := dialWS(t, base, ws.Dialer{})
+	c.send(ws.OpText, "y")
+	c.expect(ws.OpText, "/v2 y")
+	a.send(ws.OpText, "z")
+	a.expect(ws.OpText, "/v1 z")
+	var st struct{ Hooks map[string]hooks.Stats }
+	adminJSON(t, "GET", admin+"/api/stats", "", &st)
+	if s := st.Hooks["/chat"]; s.Accepted != 2 || s.Messages != 3 {
+		t.Errorf("stats after the reload: %+v, want 2 accepted and 3 messages over both", s)
 	}
 }
