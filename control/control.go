@@ -64,6 +64,10 @@ type Config struct {
 	// Backplane, if not nil, returns the backplane's counters
 	// (backplane.NATS.Stats), shown under "backplane" in /api/stats.
 	Backplane func() any
+	// TagsChanged, if not nil, is told the tags /api/tags/set and
+	// /api/tags/del add and remove (for the presence events of stream
+	// hooks: hooks.Hooks.TagsChanged).
+	TagsChanged func(id broadcast.ClientID, added, removed []string)
 	// Hooks, if not nil, returns the stream hooks' counters (per stream
 	// path: hooks.Stats), shown under "hooks" in /api/stats.
 	Hooks func() any
@@ -342,6 +346,9 @@ func (h *Handler) setTags(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.cfg.TagsChanged != nil {
+		h.cfg.TagsChanged(id, req.Tags, nil)
+	}
 	h.answerClient(w, id)
 }
 
@@ -359,11 +366,20 @@ func (h *Handler) delTags(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `want either "tags" or "all": true`)
 		return
 	}
+	removed := req.Tags
 	if req.All {
+		if h.cfg.TagsChanged != nil {
+			for _, t := range h.cfg.Hub.Tags(id) {
+				removed = append(removed, string(t))
+			}
+		}
 		h.cfg.Hub.DelTags(id)
 	}
 	for _, t := range req.Tags {
 		h.cfg.Hub.DelTag(id, broadcast.Tag(t))
+	}
+	if h.cfg.TagsChanged != nil && len(removed) > 0 {
+		h.cfg.TagsChanged(id, nil, removed)
 	}
 	h.answerClient(w, id)
 }

@@ -264,6 +264,35 @@ func TestPresence(t *testing.T) {
 	}
 }
 
+func TestTagsChanged(t *testing.T) {
+	t.Parallel()
+	type change struct {
+		id             broadcast.ClientID
+		added, removed string
+	}
+	changes := make(chan change, 10)
+	_, wsURL, api := setup(t, control.Config{TagsChanged: func(id broadcast.ClientID, added, removed []string) {
+		changes <- change{id, strings.Join(added, ","), strings.Join(removed, ",")}
+	}})
+	a := dial(t, wsURL, "room:1")
+	id, _ := strconv.ParseUint(a.id, 10, 64)
+	for _, c := range []struct {
+		path, body string
+		want       change
+	}{
+		{"/api/tags/set", `{"client":"` + a.id + `","tags":["room:2","room:3"]}`, change{broadcast.ClientID(id), "room:2,room:3", ""}},
+		{"/api/tags/del", `{"client":"` + a.id + `","tags":["room:2"]}`, change{broadcast.ClientID(id), "", "room:2"}},
+		{"/api/tags/del", `{"client":"` + a.id + `","all":true}`, change{broadcast.ClientID(id), "", "room:1,room:3"}},
+	} {
+		if status, ans := call(t, "POST", api+c.path, "", c.body); status != 200 {
+			t.Fatalf("POST %s: %d %s", c.path, status, ans)
+		}
+		if got := <-changes; got != c.want {
+			t.Errorf("POST %s %s: TagsChanged %+v, want %+v", c.path, c.body, got, c.want)
+		}
+	}
+}
+
 func TestNewNeedsHub(t *testing.T) {
 	t.Parallel()
 	if _, err := control.New(control.Config{}); err == nil || !strings.HasPrefix(err.Error(), "control: ") {

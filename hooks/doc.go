@@ -76,8 +76,9 @@
 //	{"event": "leave", "client": "17", "tags": ["room:lobby"], "data": {"name": "ann"}}
 //
 // The answer may be empty, or one answer object as for a message (to
-// publish "ann joined", say). Tag changes made through the control API or
-// the Go API make no events: the hooks do not see them. To list the
+// publish "ann joined", say). Tag changes made elsewhere make events when
+// they are reported with Hooks.TagsChanged (cmd/edge reports the control
+// API's); the Go API's are not seen. To list the
 // clients of a tag with their data, use the control API's
 // GET /api/presence?tag=....
 //

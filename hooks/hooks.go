@@ -92,10 +92,10 @@ type Config struct {
 	// MaxAnswer bounds the body of an answer. Zero: DefaultMaxAnswer.
 	MaxAnswer int64
 	// Presence lists tag prefixes whose joins and leaves are sent to the
-	// backend (join and leave events); "" matches every tag. Only the
-	// tag changes the backend's answers make are seen (and the leaves
-	// of a client that closes), not those made through the control API
-	// or the Go API. Nil: no presence events.
+	// backend (join and leave events); "" matches every tag. The tag
+	// changes the backend's answers make are seen, the leaves of a
+	// client that closes, and the changes reported with TagsChanged;
+	// not the others (the Go API's). Nil: no presence events.
 	Presence []string
 	// Logger gets the drop and failure reports (at most one a second of
 	// each). Nil: slog.Default().
@@ -261,6 +261,35 @@ func (h *Hooks) Closed(c Client, code uint16) {
 	cn.lane.push(item{kind: evClose, cn: cn, code: code})
 }
 
+// TagsChanged tells the hooks that client id's tags were changed by
+// someone else than the backend's answers (the control API, say), so that
+// presence tags make join and leave events. It reports whether id is a
+// client of these hooks.
+func (h *Hooks) TagsChanged(id uint64, added, removed []string) bool {
+	v, ok := h.conns.Load(id)
+	if !ok {
+		return false
+	}
+	if len(h.cfg.Presence) == 0 {
+		return true
+	}
+	pick := func(ts []string) []string {
+		var out []string
+		for _, t := range ts {
+			if h.presenceTag(t) {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	added, removed = pick(added), pick(removed)
+	if len(added) > 0 || len(removed) > 0 {
+		cn := v.(*conn)
+		cn.lane.push(item{kind: evTags, cn: cn, tags: added, untags: removed})
+	}
+	return true
+}
+
 // Stats returns the counters.
 func (h *Hooks) Stats() Stats {
 	return Stats{
@@ -338,6 +367,7 @@ const (
 	evClose
 	evJoin
 	evLeave
+	evTags // tags changed elsewhere (TagsChanged): may make joins and leaves
 )
 
 func (k eventKind) String() string {
@@ -352,6 +382,8 @@ func (k eventKind) String() string {
 		return "join"
 	case evLeave:
 		return "leave"
+	case evTags:
+		return "tags"
 	}
 	return fmt.Sprintf("event(%d)", uint8(k))
 }
@@ -365,7 +397,8 @@ type item struct {
 	data   []byte    // message
 	at     time.Time // message: when it was queued
 	code   uint16    // close
-	tags   []string  // join, leave
+	tags   []string  // join, leave; tags: added
+	untags []string  // tags: removed
 }
 
 // lane is a bounded FIFO of events with at most one goroutine sending
@@ -505,6 +538,10 @@ func (l *lane) send(batch []item) {
 		h.connect(batch[0])
 	case evJoin, evLeave:
 		h.presenceOut(batch[0])
+	case evTags:
+		if it := batch[0]; it.cn.state.Load() == stateAccepted {
+			h.presenceChange(it.cn, it.tags, it.untags)
+		}
 	case evClose:
 		it := batch[0]
 		if it.cn.state.Load() != stateAccepted {
@@ -593,17 +630,24 @@ func (h *Hooks) apply(cn *conn, a *Answer) {
 	if len(a.Data) > 0 {
 		cn.data = a.Data
 	}
+	h.presenceChange(cn, slices.Concat(a.Tags, a.SetTags), a.DelTags)
+}
+
+// presenceChange queues, first in cn's lane, the leave and join events
+// for the presence tags among added and removed that cn did not have or
+// had. It runs on cn's lane goroutine.
+func (h *Hooks) presenceChange(cn *conn, added, removed []string) {
 	if len(h.cfg.Presence) == 0 || cn.gone.Load() {
 		return
 	}
 	var joined, left []string
-	for _, t := range a.DelTags {
+	for _, t := range removed {
 		if i := slices.Index(cn.presence, t); i >= 0 {
 			cn.presence = slices.Delete(cn.presence, i, i+1)
 			left = append(left, t)
 		}
 	}
-	for _, t := range slices.Concat(a.Tags, a.SetTags) {
+	for _, t := range added {
 		if h.presenceTag(t) && !slices.Contains(cn.presence, t) {
 			cn.presence = append(cn.presence, t)
 			joined = append(joined, t)

@@ -260,7 +260,7 @@ func TestChat(t *testing.T) {
 			h.Closed(bad, 4401)
 			waitFor(t, "the close event", func() bool {
 				evs := b.events()
-				return evs[len(evs)-1].Event == "close"
+				return len(evs) > 0 && evs[len(evs)-1].Event == "close"
 			})
 			var connects, closes int
 			var msgs []string
@@ -612,7 +612,7 @@ func TestPresence(t *testing.T) {
 	h.Closed(c, 1000)
 	waitFor(t, "the close event", func() bool {
 		evs := b.events()
-		return evs[len(evs)-1].Event == "close"
+		return len(evs) > 0 && evs[len(evs)-1].Event == "close"
 	})
 	var got []string
 	for _, ev := range b.events() {
@@ -632,5 +632,46 @@ func TestPresence(t *testing.T) {
 	c.mu.Unlock()
 	if !slices.Equal(pubs, []string{"room:b=ann joined", "room:b=ann joined"}) {
 		t.Errorf("published %q", pubs)
+	}
+}
+
+// Tag changes reported with TagsChanged make join and leave events too.
+func TestPresenceTagsChanged(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t, false, func(w http.ResponseWriter, ev *event) {
+		if ev.Event == "connect" {
+			writeJSON(w, `{"accept": true, "data": {"n": 1}}`)
+			return
+		}
+		w.WriteHeader(204)
+	})
+	h, err := New(Config{URL: b.url, Presence: []string{"room:"}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	c := newRec(9)
+	h.Open(c, nil)
+	if h.TagsChanged(10, []string{"room:x"}, nil) {
+		t.Error("TagsChanged claims a client it does not have")
+	}
+	if !h.TagsChanged(9, []string{"room:x", "user:9"}, nil) || !h.TagsChanged(9, []string{"room:y"}, []string{"room:x", "room:z"}) {
+		t.Error("TagsChanged does not know client 9")
+	}
+	// (A client that is gone before its change is processed makes no
+	// join or leave: its close event says it all.)
+	waitFor(t, "the presence events", func() bool { return len(b.events()) == 4 })
+	h.Closed(c, 1001)
+	waitFor(t, "the close event", func() bool {
+		evs := b.events()
+		return len(evs) > 0 && evs[len(evs)-1].Event == "close"
+	})
+	var got []string
+	for _, ev := range b.events() {
+		got = append(got, strings.TrimSpace(ev.Event+" "+strings.Join(ev.Tags, ",")))
+	}
+	want := []string{"connect", "join room:x", "leave room:x", "join room:y", "leave room:y", "close"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
 	}
 }

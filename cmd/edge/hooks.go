@@ -325,6 +325,18 @@ func (s *hookSet) add(path string, h *hooks.Hooks) {
 	s.mu.Unlock()
 }
 
+// tagsChanged tells the Hooks that has client id about its tag changes.
+func (s *hookSet) tagsChanged(id broadcast.ClientID, added, removed []string) {
+	s.mu.Lock()
+	list := s.list
+	s.mu.Unlock()
+	for _, e := range list {
+		if e.h.TagsChanged(uint64(id), added, removed) {
+			return
+		}
+	}
+}
+
 // stats sums the counters per stream path.
 func (s *hookSet) stats() map[string]hooks.Stats {
 	s.mu.Lock()

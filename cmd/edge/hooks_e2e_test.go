@@ -139,17 +139,30 @@ func TestE2EHooksPythonChat(t *testing.T) {
 	// Presence: the room's clients with the data the backend gave them.
 	var pres struct {
 		Count   int
-		Clients []struct{ Data struct{ Name string } }
+		Clients []struct {
+			Client string
+			Data   struct{ Name string }
+		}
 	}
 	adminJSON(t, "GET", admin+"/api/presence?tag=room:lobby", "", &pres)
 	var names []string
+	bobID := ""
 	for _, c := range pres.Clients {
 		names = append(names, c.Data.Name)
+		if c.Data.Name == "bob" {
+			bobID = c.Client
+		}
 	}
 	slices.Sort(names)
 	if pres.Count != 2 || !slices.Equal(names, []string{"alice", "bob"}) {
 		t.Fatalf("presence of room:lobby: %+v", pres)
 	}
+	// A tag given through the control API makes a join event too: the
+	// backend's answer announces bob in his new room.
+	var cl struct{ Tags []string }
+	adminJSON(t, "POST", admin+"/api/tags/set", `{"client": "`+bobID+`", "tags": ["room:side"]}`, &cl)
+	bob.expect(ws.OpText, "bob joined")
+	adminJSON(t, "POST", admin+"/api/tags/del", `{"client": "`+bobID+`", "tags": ["room:side"]}`, &cl)
 
 	// A message answered with a publish to the room: both get it.
 	alice.send(ws.OpText, "hello")

@@ -315,7 +315,10 @@ func (r *opsRunner) serve(ctx context.Context, srv *edge.Server) error {
 		ccfg.Backplane = func() any { return bp.Stats() }
 	}
 	if fc := r.fc; fc.hooks != nil {
-		ccfg.Hooks = func() any { // hooks.go
+		// Stream hooks (hooks.go): presence events for the API's tag
+		// changes, and the counters in /api/stats.
+		ccfg.TagsChanged = fc.hooks.tagsChanged
+		ccfg.Hooks = func() any {
 			if m := fc.hookStats(); m != nil {
 				return m
 			}
