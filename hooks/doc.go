@@ -68,9 +68,9 @@
 //
 // join and leave, with Config.Presence (tag prefixes), when a client
 // accepted by the backend gains or loses tags of those prefixes through
-// the answers (a connect answer's tags included), and for the presence
-// tags of a client that closes (before its close event), with the data
-// the answers gave it:
+// the answers (a connect answer's tags included; the events go next, before
+// the client's later messages), and for the presence tags of a client that
+// closes (before its close event), with the data the answers gave it:
 //
 //	{"event": "join", "client": "17", "tags": ["room:lobby"], "data": {"name": "ann"}}
 //	{"event": "leave", "client": "17", "tags": ["room:lobby"], "data": {"name": "ann"}}
@@ -78,9 +78,8 @@
 // The answer may be empty, or one answer object as for a message (to
 // publish "ann joined", say). Tag changes made elsewhere make events when
 // they are reported with Hooks.TagsChanged (cmd/edge reports the control
-// API's); the Go API's are not seen. To list the
-// clients of a tag with their data, use the control API's
-// GET /api/presence?tag=....
+// API's); the Go API's are not seen. To list the clients of a tag with
+// their data, use the control API's GET /api/presence?tag=....
 //
 // # Delivery, limits and failures
 //
