@@ -15,8 +15,9 @@ need=()
 # promtool (prometheus): checks /metrics (cmd/edge/ops_e2e_test.go);
 # tshark: the independent JA4 derivation (tests/clienthello);
 # haproxy: the PROXY protocol peer both ways (cmd/edge/proxy_e2e_test.go);
-# systemd-analyze (systemd): verifies docker/edge.service (cmd/edge/packaging_test.go).
-for pair in curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server promtool:prometheus tshark:tshark haproxy:haproxy systemd-analyze:systemd; do
+# systemd-analyze (systemd): verifies docker/edge.service (cmd/edge/packaging_test.go);
+# python3: the stream hooks chat backend (cmd/edge/hooks_e2e_test.go).
+for pair in python3:python3 curl:curl openssl:openssl certbot:certbot pebble:pebble node:nodejs npm:npm chromium:chromium nats-server:nats-server promtool:prometheus tshark:tshark haproxy:haproxy systemd-analyze:systemd; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

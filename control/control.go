@@ -14,7 +14,13 @@
 //	POST /api/disconnect  {"client": "ID"} or {"tag": "a"}; optional "code", "reason" -> {"closed": N}
 //	GET  /api/client?id=ID                                         -> {"client": "ID", "tags": [...]}
 //	GET  /api/tag?tag=a                                            -> {"tag": "a", "clients": N}
+//	GET  /api/presence?tag=a[&limit=N]  -> {"tag": "a", "count": N, "clients": [{"client": "ID", "data": {...}}], "truncated": false}
 //	GET  /api/stats                                                -> {"clients": N, "tags": N, ...}
+//
+// Presence lists the clients of a tag (by ID, at most limit: default
+// DefaultPresenceLimit, at most MaxPresenceLimit) with their data when it
+// is JSON (a json.RawMessage: what stream hooks' answers set; Go code can
+// set one with Client.SetData). It is this node's clients only.
 //
 // A message is text when given as "data" and binary when given as
 // "data_b64" (or as "data" with "b64": true). Client IDs are decimal
@@ -31,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,6 +49,9 @@ import (
 const (
 	DefaultMaxBody  = 1 << 20 // bytes of request body
 	DefaultMaxBatch = 10000   // messages in one batch publish
+
+	DefaultPresenceLimit = 1000  // clients listed by /api/presence
+	MaxPresenceLimit     = 10000 // the largest limit it takes
 )
 
 // Config configures the control API.
@@ -54,6 +64,13 @@ type Config struct {
 	// Backplane, if not nil, returns the backplane's counters
 	// (backplane.NATS.Stats), shown under "backplane" in /api/stats.
 	Backplane func() any
+	// TagsChanged, if not nil, is told the tags /api/tags/set and
+	// /api/tags/del add and remove (for the presence events of stream
+	// hooks: hooks.Hooks.TagsChanged).
+	TagsChanged func(id broadcast.ClientID, added, removed []string)
+	// Hooks, if not nil, returns the stream hooks' counters (per stream
+	// path: hooks.Stats), shown under "hooks" in /api/stats.
+	Hooks func() any
 	// Token, if set, is required as "Authorization: Bearer TOKEN" (the
 	// admin listener may check it already).
 	Token string
@@ -89,6 +106,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST /api/disconnect", h.disconnect)
 	h.mux.HandleFunc("GET /api/client", h.client)
 	h.mux.HandleFunc("GET /api/tag", h.tag)
+	h.mux.HandleFunc("GET /api/presence", h.presence)
 	h.mux.HandleFunc("GET /api/stats", h.stats)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
@@ -328,6 +346,9 @@ func (h *Handler) setTags(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.cfg.TagsChanged != nil {
+		h.cfg.TagsChanged(id, req.Tags, nil)
+	}
 	h.answerClient(w, id)
 }
 
@@ -345,11 +366,20 @@ func (h *Handler) delTags(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `want either "tags" or "all": true`)
 		return
 	}
+	removed := req.Tags
 	if req.All {
+		if h.cfg.TagsChanged != nil {
+			for _, t := range h.cfg.Hub.Tags(id) {
+				removed = append(removed, string(t))
+			}
+		}
 		h.cfg.Hub.DelTags(id)
 	}
 	for _, t := range req.Tags {
 		h.cfg.Hub.DelTag(id, broadcast.Tag(t))
+	}
+	if h.cfg.TagsChanged != nil && len(removed) > 0 {
+		h.cfg.TagsChanged(id, nil, removed)
 	}
 	h.answerClient(w, id)
 }
@@ -429,6 +459,59 @@ func (h *Handler) tag(w http.ResponseWriter, r *http.Request) {
 	}{t, h.cfg.Hub.TagLen(broadcast.Tag(t))})
 }
 
+type presenceClient struct {
+	Client string          `json:"client"`
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+func (h *Handler) presence(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("tag") {
+		writeError(w, http.StatusBadRequest, "no tag parameter")
+		return
+	}
+	limit := DefaultPresenceLimit
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > MaxPresenceLimit {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("bad limit %q: want 1 to %d", s, MaxPresenceLimit))
+			return
+		}
+		limit = v
+	}
+	t := broadcast.Tag(q.Get("tag"))
+	var ids []broadcast.ClientID
+	count := 0
+	h.cfg.Hub.RangeClients(t, func(id broadcast.ClientID) bool {
+		count++
+		ids = append(ids, id)
+		return true
+	})
+	slices.Sort(ids)
+	truncated := len(ids) > limit
+	if truncated {
+		ids = ids[:limit]
+	}
+	cs := make([]presenceClient, 0, len(ids))
+	for _, id := range ids {
+		d, ok := h.cfg.Hub.Data(id)
+		if !ok {
+			continue // gone meanwhile
+		}
+		pc := presenceClient{Client: strconv.FormatUint(uint64(id), 10)}
+		if raw, isJSON := d.(json.RawMessage); isJSON && json.Valid(raw) {
+			pc.Data = raw
+		}
+		cs = append(cs, pc)
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Tag       string           `json:"tag"`
+		Count     int              `json:"count"`
+		Clients   []presenceClient `json:"clients"`
+		Truncated bool             `json:"truncated"`
+	}{string(t), count, cs, truncated})
+}
+
 func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 	st := h.cfg.Hub.Stats()
 	ans := struct {
@@ -438,9 +521,13 @@ func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 		Dropped   uint64 `json:"dropped"`
 		Gone      uint64 `json:"gone"`
 		Backplane any    `json:"backplane,omitempty"`
+		Hooks     any    `json:"hooks,omitempty"`
 	}{Clients: st.Clients, Tags: st.Tags, Sent: st.Sent, Dropped: st.Dropped, Gone: st.Gone}
 	if h.cfg.Backplane != nil {
 		ans.Backplane = h.cfg.Backplane()
+	}
+	if h.cfg.Hooks != nil {
+		ans.Hooks = h.cfg.Hooks()
 	}
 	writeJSON(w, http.StatusOK, ans)
 }

@@ -146,6 +146,9 @@ func TestControlErrors(t *testing.T) {
 		{"client gone", "GET", "/api/client?id=77", "tok", ``, 404, "client gone"},
 		{"client no id", "GET", "/api/client", "tok", ``, 400, "no client"},
 		{"tag no param", "GET", "/api/tag", "tok", ``, 400, "no tag"},
+		{"presence no tag", "GET", "/api/presence", "tok", ``, 400, "no tag"},
+		{"presence bad limit", "GET", "/api/presence?tag=a&limit=0", "tok", ``, 400, "bad limit"},
+		{"presence big limit", "GET", "/api/presence?tag=a&limit=10001", "tok", ``, 400, "bad limit"},
 		{"disconnect both", "POST", "/api/disconnect", "tok", `{"client":"1","tag":"a"}`, 400, "either"},
 		{"disconnect bad code", "POST", "/api/disconnect", "tok", `{"tag":"a","code":1005}`, 400, "bad close code"},
 		{"method", "GET", "/api/publish", "tok", ``, 405, "use POST"},
@@ -231,6 +234,62 @@ func TestControlEndpoints(t *testing.T) {
 	}
 	if status, _ := call(t, "POST", api+"/api/send", "", `{"client":"`+b.id+`","data":"x"}`); status != 404 {
 		t.Fatalf("send to a disconnected client: %d, want 404", status)
+	}
+}
+
+func TestPresence(t *testing.T) {
+	t.Parallel()
+	srv, wsURL, api := setup(t, control.Config{})
+	a := dial(t, wsURL, "room:p")
+	b := dial(t, wsURL, "room:p,room:q")
+	aID, _ := strconv.ParseUint(a.id, 10, 64)
+	bID, _ := strconv.ParseUint(b.id, 10, 64)
+	srv.Hub().SetData(broadcast.ClientID(aID), json.RawMessage(`{"name":"ann"}`))
+	srv.Hub().SetData(broadcast.ClientID(bID), "not JSON: not shown")
+	lo, hi := a.id, b.id
+	loData, hiData := `,"data":{"name":"ann"}`, ""
+	if bID < aID {
+		lo, hi, loData, hiData = hi, lo, hiData, loData
+	}
+	for _, c := range []struct{ query, want string }{
+		{"tag=room:p", `{"tag":"room:p","count":2,"clients":[{"client":"` + lo + `"` + loData + `},{"client":"` + hi + `"` + hiData + `}],"truncated":false}`},
+		{"tag=room:p&limit=1", `{"tag":"room:p","count":2,"clients":[{"client":"` + lo + `"` + loData + `}],"truncated":true}`},
+		{"tag=room:q", `{"tag":"room:q","count":1,"clients":[{"client":"` + b.id + `"}],"truncated":false}`},
+		{"tag=none", `{"tag":"none","count":0,"clients":[],"truncated":false}`},
+	} {
+		status, got := call(t, "GET", api+"/api/presence?"+c.query, "", "")
+		if status != 200 || got != c.want {
+			t.Errorf("GET /api/presence?%s: %d %s\nwant %s", c.query, status, got, c.want)
+		}
+	}
+}
+
+func TestTagsChanged(t *testing.T) {
+	t.Parallel()
+	type change struct {
+		id             broadcast.ClientID
+		added, removed string
+	}
+	changes := make(chan change, 10)
+	_, wsURL, api := setup(t, control.Config{TagsChanged: func(id broadcast.ClientID, added, removed []string) {
+		changes <- change{id, strings.Join(added, ","), strings.Join(removed, ",")}
+	}})
+	a := dial(t, wsURL, "room:1")
+	id, _ := strconv.ParseUint(a.id, 10, 64)
+	for _, c := range []struct {
+		path, body string
+		want       change
+	}{
+		{"/api/tags/set", `{"client":"` + a.id + `","tags":["room:2","room:3"]}`, change{broadcast.ClientID(id), "room:2,room:3", ""}},
+		{"/api/tags/del", `{"client":"` + a.id + `","tags":["room:2"]}`, change{broadcast.ClientID(id), "", "room:2"}},
+		{"/api/tags/del", `{"client":"` + a.id + `","all":true}`, change{broadcast.ClientID(id), "", "room:1,room:3"}},
+	} {
+		if status, ans := call(t, "POST", api+c.path, "", c.body); status != 200 {
+			t.Fatalf("POST %s: %d %s", c.path, status, ans)
+		}
+		if got := <-changes; got != c.want {
+			t.Errorf("POST %s %s: TagsChanged %+v, want %+v", c.path, c.body, got, c.want)
+		}
 	}
 }
 

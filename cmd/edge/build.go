@@ -23,6 +23,7 @@ func (fc *fileConfig) build(logger *slog.Logger) (*edge.Server, error) {
 // the running one).
 func (fc *fileConfig) routeGroups(d *decoder, lc *listenerConfig, acme *fileConfig, sets map[string]*static.Set, logger *slog.Logger) []*edge.Routes {
 	var gs []*edge.Routes
+	fc.shareHooks(acme) // hooks.go: acme is the running configuration
 	for _, hc := range lc.hosts {
 		if hc.pass != nil {
 			continue // a listener setting (proxyListener)
@@ -130,9 +131,12 @@ func (fc *fileConfig) addRoute(d *decoder, g *edge.Routes, rc *routeConfig, sets
 		ct := static.New(data, filepath.Ext(rc.path))
 		g.Handle(rc.matcher(), func(c *edge.Ctx) { c.Content(ct) }, rc.methods...)
 	case "stream":
-		st, err := rc.stream.newStream() // stream.go
+		st, hk, err := rc.stream.newStream(logger) // stream.go
 		if err != nil {
 			return d.errorAt(rc.at, "%v", err)
+		}
+		if hk != nil {
+			fc.hooks.add(rc.paths[0], hk) // hooks.go
 		}
 		g.Stream(rc.paths[0], st)
 	case "acme":

@@ -40,6 +40,7 @@ type fileConfig struct {
 	acme      *acmeSettings // acmeClient: (acme.go); nil = none
 	nats      *natsSettings // nats: (nats.go); nil = none
 	ops       opsSettings   // admin:, accessLog:, log: (ops.go)
+	hooks     *hookSet      // the hook streams' Hooks, for /api/stats (hooks.go)
 
 	// Made by build, for main to start and stop.
 	stores     []*sni.Store
@@ -192,6 +193,7 @@ func parseConfig(name string, data []byte) (*fileConfig, error) {
 		return nil, &ConfigError{File: name, Msg: "empty configuration: no listeners"}
 	}
 	d.top(root, fc)
+	fc.declareHookHeaders(d) // hooks.go
 	// In file order, whichever pass found them.
 	slices.SortStableFunc(d.errs, func(a, b error) int {
 		ea, eb := a.(*ConfigError), b.(*ConfigError)

@@ -203,8 +203,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"acme with methods", withRoute("acme: ./www", "methods: [GET]"), "6:13", "methods: an acme route takes no other key"},
 
 		// Streams.
-		{"stream no mode", withRoute("path: /ws", "stream: {compression: true}"), "6:21", "routes[0].stream: missing mode: want echo or chat"},
-		{"stream bad mode", withRoute("path: /ws", "stream: {mode: relay}"), "6:28", `routes[0].stream.mode: unknown mode "relay": want echo or chat`},
+		{"stream no mode", withRoute("path: /ws", "stream: {compression: true}"), "6:21", "routes[0].stream: missing mode: want echo, chat or hooks"},
+		{"stream bad mode", withRoute("path: /ws", "stream: {mode: relay}"), "6:28", `routes[0].stream.mode: unknown mode "relay": want echo, chat or hooks`},
 		{"stream unknown key", withRoute("path: /ws", "stream: {mode: echo, pages: ./about.html}"), "6:34", `routes[0].stream: unknown key "pages" (did you mean "page"?)`},
 		{"stream scalar", withRoute("path: /ws", "stream: echo"), "6:21", `routes[0].stream: expected a mapping, got "echo"`},
 		{"stream prefix", withRoute("prefix: /ws", "stream: {mode: echo}"), "5:13", "routes[0]: prefix: a stream route matches one exact path: use path:"},
@@ -538,8 +538,8 @@ func TestFullConfig(t *testing.T) {
 		t.Errorf("unix listener: %s %s", l.network, l.address)
 	}
 	routes := fc.listeners[1].hosts[0].routes
-	if n := len(routes); n != 9 {
-		t.Errorf("%d routes in the first host, want 9", n)
+	if n := len(routes); n != 10 {
+		t.Errorf("%d routes in the first host, want 10", n)
 	}
 	if fc.cfg.PingInterval != 30*time.Second {
 		t.Errorf("pingInterval %v", fc.cfg.PingInterval)

@@ -319,6 +319,17 @@ func (r *opsRunner) serve(ctx context.Context, srv *edge.Server) error {
 	if bp := r.fc.natsBackplane(); bp != nil {
 		ccfg.Backplane = func() any { return bp.Stats() }
 	}
+	if fc := r.fc; fc.hooks != nil {
+		// Stream hooks (hooks.go): presence events for the API's tag
+		// changes, and the counters in /api/stats.
+		ccfg.TagsChanged = fc.hooks.tagsChanged
+		ccfg.Hooks = func() any {
+			if m := fc.hookStats(); m != nil {
+				return m
+			}
+			return nil
+		}
+	}
 	api, err := control.New(ccfg)
 	if err != nil {
 		return err

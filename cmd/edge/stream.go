@@ -2,6 +2,7 @@ package main
 
 import (
 	"io/fs"
+	"log/slog"
 	"math"
 	"os"
 	"path"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/broadcast"
+	"github.com/edge-rt/edge/hooks"
 	"github.com/edge-rt/edge/http1"
 	"github.com/edge-rt/edge/static"
 	"github.com/edge-rt/edge/web"
@@ -22,10 +24,11 @@ import (
 //	  stream: {mode: chat, compression: true, page: "embed:chat.html"}
 //
 // Without Go code a stream does one of two fixed things with messages
-// (mode): echo them back, or relay them to a room.
+// (mode): echo them back, or relay them to a room; or (mode hooks,
+// hooks.go) it hands its clients to a backend in any language.
 
 // streamKeys are the keys of a stream: mapping.
-var streamKeys = []string{"mode", "protocols", "maxMessage", "queueBytes", "compression", "page"}
+var streamKeys = []string{"mode", "protocols", "maxMessage", "queueBytes", "compression", "page", "hooks"}
 
 // Stream modes.
 const (
@@ -49,7 +52,8 @@ type streamConfig struct {
 	maxMessage  int64 // 0: edge's default (1 MiB)
 	queueBytes  int   // 0: edge's default (1 MiB)
 	compression bool
-	page        string // a file resolved against fileConfig.dir, "embed:NAME", or ""
+	page        string       // a file resolved against fileConfig.dir, "embed:NAME", or ""
+	hooks       *hooksConfig // mode hooks (hooks.go)
 }
 
 // stream decodes a stream: action.
@@ -62,12 +66,12 @@ func (d *decoder) stream(f field) *streamConfig {
 	bad := false
 	mf, hasMode := fs.get("mode")
 	if !hasMode {
-		d.errorf(f.val, f.path, "missing mode: want echo or chat")
+		d.errorf(f.val, f.path, "missing mode: want echo, chat or hooks")
 		bad = true
 	} else if s, ok := d.str(mf.val, mf.path); !ok {
 		bad = true
-	} else if s != modeEcho && s != modeChat {
-		d.errorf(mf.val, mf.path, "unknown mode %q: want echo or chat", s)
+	} else if s != modeEcho && s != modeChat && s != modeHooks {
+		d.errorf(mf.val, mf.path, "unknown mode %q: want echo, chat or hooks", s)
 		bad = true
 	} else {
 		sc.mode = s
@@ -100,6 +104,17 @@ func (d *decoder) stream(f field) *streamConfig {
 		if sc.page, ok = d.page(pf); !ok {
 			bad = true
 		}
+	}
+	if hf, ok := fs.get("hooks"); ok {
+		if sc.hooks = d.hooksBlock(hf); sc.hooks == nil {
+			bad = true
+		} else if hasMode && sc.mode != modeHooks && sc.mode != "" {
+			d.errorf(hf.key, hf.path, "hooks: is for mode: hooks")
+			bad = true
+		}
+	} else if sc.mode == modeHooks {
+		d.errorf(f.val, f.path, "mode hooks: missing hooks: {url: ...}")
+		bad = true
 	}
 	if bad {
 		return nil
@@ -179,15 +194,21 @@ func validRoom(name string) bool {
 }
 
 // newStream makes the edge.Stream a stream: route describes, loading its
-// page.
-func (sc *streamConfig) newStream() (*edge.Stream, error) {
+// page, and the hooks of a hooks stream.
+func (sc *streamConfig) newStream(logger *slog.Logger) (*edge.Stream, *hooks.Hooks, error) {
 	st := &edge.Stream{
 		Protocols:   sc.protocols,
 		MaxMessage:  sc.maxMessage,
 		QueueBytes:  sc.queueBytes,
 		Compression: sc.compression,
 	}
+	var hk *hooks.Hooks
 	switch sc.mode {
+	case modeHooks:
+		var err error
+		if hk, err = sc.hookStream(st, logger); err != nil { // hooks.go
+			return nil, nil, err
+		}
 	case modeEcho:
 		st.OnMessage = func(c *edge.Client, op ws.Opcode, data []byte) {
 			c.Send(op, data) // copies data
@@ -224,10 +245,10 @@ func (sc *streamConfig) newStream() (*edge.Stream, error) {
 			data, err = os.ReadFile(sc.page)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ct := static.New(data, path.Ext(sc.page))
 		st.Page = func(c *edge.Ctx) { c.Content(ct) }
 	}
-	return st, nil
+	return st, hk, nil
 }
