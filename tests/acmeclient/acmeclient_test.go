@@ -177,6 +177,9 @@ func TestStillValidAndAccountReuse(t *testing.T) {
 	}
 
 	before := e.ca.Requests()
+	if before == 0 {
+		t.Fatal("no request to the CA counted for the first certificate")
+	}
 	m2 := e.start(t, e.config(t))
 	st := waitStatus(t, m2, 10*time.Second, "checked", func(st acmeclient.HostStatus) bool { return !st.NextCheck.IsZero() })
 	if st.Obtained != 0 || !st.NotAfter.Equal(leaf1.NotAfter) || st.LastError != nil || !st.NextCheck.After(time.Now()) {
