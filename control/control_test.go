@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,7 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
+	gws "github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/broadcast"
 	"github.com/edge-rt/edge/control"
@@ -51,40 +55,55 @@ func setup(t *testing.T, cfg control.Config) (*edge.Server, string, string) {
 	return srv, "ws://" + l.Addr().String() + "/ws", api.URL
 }
 
+// client is a WebSocket client of the server (gobwas/ws).
 type client struct {
 	id   string
-	conn *websocket.Conn
+	conn net.Conn // reads frames buffered with the 101 response first
 }
 
 func dial(t *testing.T, url string, tags string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, url+"?tags="+tags, nil)
+	conn, br, _, err := gws.Dial(ctx, url+"?tags="+tags)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.CloseNow() })
-	_, id, err := c.Read(ctx)
+	t.Cleanup(func() { conn.Close() })
+	c := &client{conn: conn}
+	if br != nil {
+		// Frames that came with the 101 response (OnOpen's ID) are buffered.
+		c.conn = &bufferedConn{Conn: conn, r: io.MultiReader(br, conn)}
+	}
+	c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	id, _, err := wsutil.ReadServerData(c.conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &client{id: string(id), conn: c}
+	c.id = string(id)
+	return c
 }
+
+type bufferedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // read returns the client's next message, or its close status as "close:N".
 func (c *client) read(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	typ, b, err := c.conn.Read(ctx)
+	c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	b, op, err := wsutil.ReadServerData(c.conn)
 	if err != nil {
-		if s := websocket.CloseStatus(err); s != -1 {
-			return "close:" + strconv.Itoa(int(s))
+		var ce wsutil.ClosedError
+		if errors.As(err, &ce) {
+			return "close:" + strconv.Itoa(int(ce.Code))
 		}
 		t.Fatal(err)
 	}
-	if typ == websocket.MessageBinary {
+	if op == gws.OpBinary {
 		return "bin:" + string(b)
 	}
 	return string(b)

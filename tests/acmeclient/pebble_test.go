@@ -1,9 +1,10 @@
-package acmeclient
+package acmeclient_test
 
 // A real ACME server for the tests: pebble (github.com/letsencrypt/pebble/v2)
 // assembled in-process the way its cmd/pebble/main.go does, its API served
 // by httptest over TLS, its validation authority pointed at loopback
-// challenge servers that answer from a Manager.
+// challenge servers that answer from a Manager. In the tests module so that
+// the library's go.mod does not carry pebble and its dependencies.
 
 import (
 	"context"
@@ -29,6 +30,7 @@ import (
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
 
+	"github.com/edge-rt/edge/acmeclient"
 	"github.com/edge-rt/edge/tlsbackend"
 )
 
@@ -46,7 +48,12 @@ type testCA struct {
 	DirectoryURL string
 	HTTPClient   *http.Client // trusts the API's certificate
 	Roots        *x509.CertPool
+	Store        *db.MemoryStore // accounts, orders and certificates
+	requests     atomic.Int64    // to the ACME API
 }
+
+// Requests counts the requests the ACME API has had.
+func (c *testCA) Requests() int64 { return c.requests.Load() }
 
 // pebbleLogger is where pebble logs: nowhere, unless PEBBLE_TEST_LOG is
 // set (its goroutines outlive the tests, so not to t.Output).
@@ -68,11 +75,17 @@ func newTestCA(t testing.TB, httpPort, tlsPort int, validity time.Duration) *tes
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
 	validator := va.New(logger, httpPort, tlsPort, false, "", store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-	srv := httptest.NewTLSServer(front.Handler())
+	tca := &testCA{Store: store}
+	api := front.Handler()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tca.requests.Add(1)
+		api.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	roots := x509.NewCertPool()
 	roots.AddCert(authority.GetRootCert(0).Cert)
-	return &testCA{DirectoryURL: srv.URL + wfe.DirectoryPath, HTTPClient: srv.Client(), Roots: roots}
+	tca.DirectoryURL, tca.HTTPClient, tca.Roots = srv.URL+wfe.DirectoryPath, srv.Client(), roots
+	return tca
 }
 
 // localhost is the address pebble's validation authority connects to for
@@ -108,21 +121,34 @@ func deadPort(t testing.TB) int {
 }
 
 // challengeServer answers HTTP-01 and TLS-ALPN-01 validation requests from
-// a Manager, counting them.
+// a Manager, counting them and keeping the HTTP-01 tokens it answered.
 type challengeServer struct {
-	mgr      atomic.Pointer[Manager]
+	mgr      atomic.Pointer[acmeclient.Manager]
 	httpHits atomic.Int32
 	tlsHits  atomic.Int32
+
+	mu     sync.Mutex
+	tokens []string // answered, HTTP-01
+}
+
+// answered returns the HTTP-01 tokens answered so far.
+func (cs *challengeServer) answered() []string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return append([]string(nil), cs.tokens...)
 }
 
 // serveHTTP answers HTTP-01 on ln until the test ends.
 func (cs *challengeServer) serveHTTP(t testing.TB, ln net.Listener) {
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			token, ok := strings.CutPrefix(r.URL.Path, HTTPChallengePath)
+			token, ok := strings.CutPrefix(r.URL.Path, acmeclient.HTTPChallengePath)
 			if m := cs.mgr.Load(); ok && m != nil {
 				if ka, ok := m.HTTPChallenge(token); ok {
 					cs.httpHits.Add(1)
+					cs.mu.Lock()
+					cs.tokens = append(cs.tokens, token)
+					cs.mu.Unlock()
 					w.Header().Set("Content-Type", "text/plain")
 					io.WriteString(w, ka)
 					return
@@ -141,7 +167,7 @@ func (cs *challengeServer) serveHTTP(t testing.TB, ln net.Listener) {
 // all the validator wants.
 func (cs *challengeServer) serveTLS(t testing.TB, ln net.Listener) {
 	cfg := &tls.Config{
-		NextProtos: []string{"http/1.1", ALPNProto},
+		NextProtos: []string{"http/1.1", acmeclient.ALPNProto},
 		GetCertificate: func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if m := cs.mgr.Load(); m != nil {
 				if c := m.ChallengeCertificate(&tlsbackend.ClientHello{ServerName: chi.ServerName, SupportedProtos: chi.SupportedProtos}); c != nil {
@@ -208,8 +234,8 @@ func newEnv(t *testing.T, validity time.Duration, deadHTTP, deadTLS bool) *env {
 }
 
 // config is a Config for localhost against e's pebble.
-func (e *env) config(t *testing.T, challenges ...string) Config {
-	return Config{
+func (e *env) config(t *testing.T, challenges ...string) acmeclient.Config {
+	return acmeclient.Config{
 		DirectoryURL: e.ca.DirectoryURL,
 		Email:        "ops@example.com",
 		Hosts:        []string{"localhost"},
@@ -223,9 +249,9 @@ func (e *env) config(t *testing.T, challenges ...string) Config {
 
 // start makes a Manager of cfg, lets the challenge servers answer from it,
 // and runs it until the test ends.
-func (e *env) start(t *testing.T, cfg Config) *Manager {
+func (e *env) start(t *testing.T, cfg acmeclient.Config) *acmeclient.Manager {
 	t.Helper()
-	m, err := New(cfg)
+	m, err := acmeclient.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +261,7 @@ func (e *env) start(t *testing.T, cfg Config) *Manager {
 }
 
 // runManager runs m until the test ends.
-func runManager(t *testing.T, m *Manager) {
+func runManager(t *testing.T, m *acmeclient.Manager) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -254,7 +280,7 @@ func runManager(t *testing.T, m *Manager) {
 
 // waitStatus polls m's only host's status until cond holds, at most
 // timeout.
-func waitStatus(t *testing.T, m *Manager, timeout time.Duration, what string, cond func(HostStatus) bool) HostStatus {
+func waitStatus(t *testing.T, m *acmeclient.Manager, timeout time.Duration, what string, cond func(acmeclient.HostStatus) bool) acmeclient.HostStatus {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
