@@ -50,6 +50,7 @@ type proxyConn struct {
 	shutCli  bool // tunnel: the client's side was shut down after the backend's EOF
 
 	c2u, u2c *spipe // splicing tunnels: pipes holding bytes in flight
+	tlsMore  bool   // TLS: plaintext may wait inside the TLS connection (the last read filled the buffer)
 }
 
 // startProxy begins forwarding the request whose head is head; rest is
@@ -307,6 +308,11 @@ func (c *conn) pxEvents() {
 		return
 	}
 	w := c.w
+	if c.tlsMore {
+		// Set by the round that started the exchange: the proxy phase
+		// reads on its own.
+		c.px.tlsMore, c.tlsMore = true, false
+	}
 	if c.px.u2c != nil {
 		c.setEvents(unix.EPOLLOUT) // the backend's bytes wait in a pipe
 		return
@@ -316,9 +322,11 @@ func (c *conn) pxEvents() {
 	}
 	if c.pxWantInput() {
 		c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
-		if c.tls != nil {
-			// Plaintext may already wait inside the TLS connection, with
-			// no readiness to come for it.
+		if c.px.tlsMore {
+			// Plaintext may wait inside the TLS connection, with no
+			// readiness to come for it: read it after the other
+			// connections' events (each gets one buffer a round).
+			c.px.tlsMore = false
 			c.submit(func() {
 				if c.px != nil && c.pxWantInput() && !c.blocked() {
 					c.pxRead()
@@ -427,15 +435,7 @@ func (c *conn) pxRead() {
 		c.pxClientEOF()
 		return
 	}
-	if full && c.tls != nil {
-		// More may wait inside the TLS connection: after the other
-		// connections' events (each gets one buffer a round).
-		c.submit(func() {
-			if c.px != nil && c.pxWantInput() && !c.blocked() {
-				c.pxRead()
-			}
-		})
-	}
+	px.tlsMore = full
 	c.pxEvents()
 }
 
@@ -649,6 +649,7 @@ func (c *conn) pxResponseDone(u *upstream) {
 		u.close()
 	}
 	c.px = nil
+	c.tlsMore = px.tlsMore // plaintext left in the TLS connection: the next requests
 	if c.blocked() {
 		return // afterOutput and resume run once the output went out
 	}

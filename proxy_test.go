@@ -560,3 +560,35 @@ func TestProxyUpgradeFirstBytes(t *testing.T) {
 		t.Fatalf("an unasked 101: %q", got)
 	}
 }
+
+// TestProxyTLSTunnelIdleNoSpin: an idle pinned tunnel on a TLS listener
+// waits for readiness like any idle connection: it costs no CPU (a read
+// queued after every read once kept a worker spinning).
+func TestProxyTLSTunnelIdleNoSpin(t *testing.T) {
+	if !hostileChild(t) { // measures the process's CPU: alone in a process
+		return
+	}
+	echo := rawBackend(t, func(c net.Conn) { io.Copy(c, c) })
+	_, addr, pool := proxyServer(t, true, Config{Workers: 1}, func(l *Listener) {
+		l.Any().Proxy(Prefix("/"), &proxy.Route{To: []string{echo}, Mode: proxy.ModePin})
+	})
+	c := proxyDial(t, addr, pool)
+	defer c.Close()
+	req := "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"
+	io.WriteString(c, req)
+	got := make([]byte, len(req))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cpu0, t0 := hostileCPU(), time.Now()
+	time.Sleep(time.Second)
+	if used, wall := hostileCPU()-cpu0, time.Since(t0); used > wall/4 {
+		t.Fatalf("an idle TLS tunnel used %v of CPU in %v", used, wall)
+	}
+	// Still a working tunnel.
+	io.WriteString(c, "ping")
+	if _, err := io.ReadFull(c, got[:4]); err != nil || string(got[:4]) != "ping" {
+		t.Fatalf("%q %v", got[:4], err)
+	}
+}
