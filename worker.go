@@ -47,7 +47,7 @@ type worker struct {
 
 	wsIdle connList // WebSocket connections (pinged when they expire)
 
-	handshakes connList // TLS handshakes in progress (their goroutine times them out)
+	handshakes connList // TLS handshakes in progress (the tick times out those on the loop; a goroutine's times out itself)
 	fresh      connList // new connections that sent no request byte yet
 	taken      connList // TLS connections taken over by a goroutine (no timeout: theirs)
 
@@ -92,6 +92,7 @@ func newWorker(s *Server, id int) (*worker, error) {
 	w.writing.timeout = s.cfg.WriteTimeout
 	w.pending.timeout = s.cfg.PendingTimeout
 	w.wsIdle.timeout = s.cfg.pingInterval()
+	w.handshakes.timeout = s.shortestHandshakeTimeout()
 	w.drainDirtyFn = w.drainDirty
 	return w, nil
 }
@@ -258,6 +259,7 @@ func (w *worker) tick(now time.Time) {
 	w.writing.expire(now, func(c *conn) { c.close(reasonWriteTimeout) })
 	w.pending.expire(now, func(c *conn) { c.timeoutPending() })
 	w.wsIdle.expire(now, func(c *conn) { c.wsIdle() })
+	w.expireHandshakes(now)
 }
 
 // shrinkBuffers drops worker buffers a burst made large, once a second:
