@@ -80,4 +80,3 @@ func BenchmarkTLSGET(b *testing.B) {
 		}
 	}
 }
-

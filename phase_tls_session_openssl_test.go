@@ -54,4 +54,3 @@ func (s testTLS) sessionServer() tlsbackend.SessionServer {
 func (s testTLS) NewSession(local, remote net.Addr) tlsbackend.Session {
 	return s.sessionServer().NewSession(local, remote)
 }
-
