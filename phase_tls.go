@@ -297,6 +297,9 @@ func (c *conn) readTLS(n0 int) (n int, full, eof bool) {
 		m, err := c.tls.Read(buf[n:])
 		n += m
 		if err != nil {
+			if err == errWouldBlock {
+				return n, false, false
+			}
 			var wb *wouldBlockError
 			if errors.As(err, &wb) {
 				return n, false, false

@@ -170,7 +170,10 @@ func (c *conn) sendHandshake(out []byte) bool {
 	}
 	n, e := w.writev(c.fd, bufs)
 	if e != 0 && e != unix.EAGAIN && e != unix.EINTR {
-		c.close(reasonWriteError)
+		if len(out) > 0 {
+			w.bufs = bufs[:0]
+		}
+		c.handshakeDone(c.tls, os.NewSyscallError("write", e))
 		return false
 	}
 	w.stats.bytesOut.Add(uint64(n))
