@@ -58,6 +58,7 @@ type conn struct {
 	ja4        string // TLS with TLSConfig.JA4: the client's JA4 fingerprint
 
 	tr          *transport      // TLS: the transport under tls
+	ss          *tlsSession     // TLS on the loop (tlsbackend.SessionServer); tls is ss then
 	tls         tlsbackend.Conn // TLS connection, nil on plain listeners
 	sni         string          // TLS: server name the client asked for
 	handshaking bool            // TLS: a goroutine runs the handshake
@@ -142,7 +143,7 @@ func (c *conn) OnEvent(ev uint32) {
 		return
 	}
 	if c.handshaking || c.taken {
-		c.tr.signal()
+		c.tlsEvent(ev)
 		return
 	}
 	if c.pre != nil {
@@ -357,6 +358,7 @@ func (c *conn) close(why closeReason) {
 			unix.Write(c.fd, c.tr.out)
 		}
 	}
+	c.freeSession()
 	if why != reasonDetach {
 		w.loop.Remove(c.fd)
 		if c.handshaking || c.taken {

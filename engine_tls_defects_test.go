@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/edge-rt/edge/static"
+	"github.com/edge-rt/edge/tlsbackend"
 	gws "github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 )
@@ -47,7 +48,9 @@ func TestShutdownClosesTLSHandshakes(t *testing.T) {
 	}}
 	s := New(&Config{Workers: 2, Logger: discard()})
 	l := s.Listen("tcp", "127.0.0.1:0")
-	l.TLS(TLSConfig{Server: testTLS{cfg}, HandshakeTimeout: time.Minute})
+	// The goroutine path (only Conn and Close): a certificate hook that
+	// blocks has no place on the loop, where sessions call it.
+	l.TLS(TLSConfig{Server: struct{ tlsbackend.Server }{testTLS{cfg}}, HandshakeTimeout: time.Minute})
 	l.Get("/", hello)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

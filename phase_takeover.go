@@ -55,11 +55,17 @@ func (c *conn) handOver() {
 }
 
 // handOverTLS runs fn over the decrypted stream; the connection closes
-// when fn closes it or returns.
+// when fn closes it or returns. A session connection (phase_tls_session.go)
+// becomes a blocking net.Conn over its session, as the goroutine path's
+// TLS connection is over its transport.
 func (c *conn) handOverTLS(fn func(context.Context, *Takeover), t *Takeover) {
 	w := c.w
 	s := w.srv
 	tr := c.tr
+	ss := c.ss // a session on the loop: the goroutine owns it now and frees it
+	if ss != nil {
+		ss.beginTakeover()
+	}
 	tr.blocking.Store(true)
 	tr.running.Store(true)
 	c.taken = true
@@ -75,6 +81,9 @@ func (c *conn) handOverTLS(fn func(context.Context, *Takeover), t *Takeover) {
 		defer stop()
 		fn(ctx, t)
 		tc.Close()
+		if ss != nil {
+			ss.free()
+		}
 		tr.running.Store(false)
 		if tr.connClosed.Load() {
 			if tr.claim() {
@@ -95,6 +104,9 @@ func (c *conn) handOverTLS(fn func(context.Context, *Takeover), t *Takeover) {
 	if !ok {
 		tr.running.Store(false)
 		c.close(reasonShutdown)
+		if ss != nil {
+			ss.free()
+		}
 	}
 }
 

@@ -20,8 +20,9 @@ import (
 )
 
 // The TLS phase: the transport under the build's TLS backend, the
-// handshake (a goroutine per handshake; backends with tlsbackend.Session
-// can drive it from the loop instead), and reading and sealing records.
+// handshake (a goroutine per handshake; backends with
+// tlsbackend.SessionServer run on the loop instead, in
+// phase_tls_session.go), and reading and sealing records.
 
 // errWouldBlock is what the transport's Read returns, after the handshake,
 // when the socket has no data: crypto/tls passes temporary errors through
@@ -198,6 +199,10 @@ func (c *conn) startHandshake(pre []byte) bool {
 	w := c.w
 	s := w.srv
 	lt := c.l.tls
+	if srv := lt.sessionServer(); srv != nil {
+		c.startSession(srv) // phase_tls_session.go: on the loop, no goroutine
+		return true
+	}
 	var remote net.Addr = &net.UnixAddr{Net: "unix"}
 	if c.remote.IsValid() {
 		remote = net.TCPAddrFromAddrPort(c.remote)
@@ -210,13 +215,7 @@ func (c *conn) startHandshake(pre []byte) bool {
 	// Edge-triggered while handshaking: every readiness change wakes the
 	// goroutine once; the loop never spins on a writable socket.
 	c.events = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
-	timeout := lt.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = s.cfg.ReadTimeout
-	}
-	if timeout <= 0 {
-		timeout = 15 * time.Second // a handshake is never unbounded
-	}
+	timeout := lt.handshakeTimeout(s)
 	tc := c.tls
 	gen := c.gen
 	if s.obs != nil {
@@ -258,7 +257,8 @@ func (c *conn) startHandshake(pre []byte) bool {
 	return ok
 }
 
-// handshakeDone runs on the loop when the handshake goroutine ends.
+// handshakeDone runs on the loop when the handshake ends (its goroutine's,
+// or a session's on the loop).
 func (c *conn) handshakeDone(tc tlsbackend.Conn, err error) {
 	if c.closed || c.tls != tc {
 		return
@@ -297,6 +297,10 @@ func (c *conn) handshakeDone(tc tlsbackend.Conn, err error) {
 	c.tlsVersion = st.Version
 	c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
 	c.moveTo(&c.w.fresh)
+	if c.ss != nil {
+		c.afterSessionHandshake()
+		return
+	}
 	// Application data may have arrived with the handshake's last flight
 	// and sit decrypted-to-be inside the TLS connection: read now.
 	c.read()
@@ -312,6 +316,9 @@ func (c *conn) readTLS(n0 int) (n int, full, eof bool) {
 		m, err := c.tls.Read(buf[n:])
 		n += m
 		if err != nil {
+			if err == errWouldBlock {
+				return n, false, false
+			}
 			var wb *wouldBlockError
 			if errors.As(err, &wb) {
 				return n, false, false
@@ -386,8 +393,15 @@ func (c *conn) sealTLS() {
 // connection (the buffer filled) or input was left for lack of output
 // budget, tlsMore makes afterOutput queue the next read behind the other
 // connections' events, so one fast TLS client cannot hold its worker.
-func (c *conn) readTLSLoop(carried bool) {
+func (c *conn) readTLSLoop(carried bool) { c.readTLSRound(carried, true) }
+
+// readTLSRound is readTLSLoop; readSocket false keeps a session from
+// reading the socket (this round already did).
+func (c *conn) readTLSRound(carried, readSocket bool) {
 	w := c.w
+	if c.ss != nil {
+		c.ss.readable = readSocket
+	}
 	n0 := copy(w.rbuf, c.in)
 	n, full, eof := c.readTLS(n0)
 	// carried: c.in holds input not processed yet (kept while a reply was

@@ -25,7 +25,12 @@ const (
 // TLSConfig makes a listener terminate TLS.
 type TLSConfig struct {
 	// Server is the TLS context of the build's backend (required), from
-	// tlsbackend.Backend.NewServer; it holds the certificates hook.
+	// tlsbackend.Backend.NewServer; it holds the certificates hook. When it
+	// implements tlsbackend.SessionServer (the OpenSSL backend), the event
+	// loop runs each connection's TLS, handshake included, with no
+	// goroutine, and the certificates hook is called on the loop: it must
+	// not block (sni.Store's does not). Otherwise each handshake runs in a
+	// goroutine of its own.
 	Server tlsbackend.Server
 	// HostPolicy is the SNI-versus-Host rule (Caprese's sslRoutesHost).
 	HostPolicy HostPolicy
@@ -36,7 +41,7 @@ type TLSConfig struct {
 	// Name()); empty means the Server's Name() if it has one.
 	Backend string
 	// JA4 computes each client's JA4 fingerprint from its ClientHello
-	// (Ctx.JA4, observers and access logs), in the handshake's goroutine.
+	// (Ctx.JA4, observers and access logs), where the handshake runs.
 	JA4 bool
 	// AllowJA4, if not nil (with JA4), decides from each client's JA4
 	// fingerprint ("" when its ClientHello could not be read) whether it

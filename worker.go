@@ -48,7 +48,7 @@ type worker struct {
 
 	wsIdle connList // WebSocket connections (pinged when they expire)
 
-	handshakes connList // TLS handshakes in progress (their goroutine times them out)
+	handshakes connList // TLS handshakes in progress (the tick times out those on the loop; a goroutine's times out itself)
 	fresh      connList // new connections that sent no request byte yet
 	taken      connList // TLS connections taken over by a goroutine (no timeout: theirs)
 	proxied    connList // in the proxy phase (idle timeout; backends have their own deadlines)
@@ -101,6 +101,7 @@ func newWorker(s *Server, id int) (*worker, error) {
 	w.pending.timeout = s.cfg.PendingTimeout
 	w.wsIdle.timeout = s.cfg.pingInterval()
 	w.proxied.timeout = s.cfg.IdleTimeout
+	w.handshakes.timeout = s.shortestHandshakeTimeout()
 	w.drainDirtyFn = w.drainDirty
 	return w, nil
 }
@@ -292,6 +293,7 @@ func (w *worker) tick(now time.Time) {
 			w.sendGoingAway() // WebSockets upgraded since the last pass
 		}
 	}
+	w.expireHandshakes(now)
 }
 
 // shrinkBuffers drops worker buffers a burst made large, once a second:

@@ -57,6 +57,7 @@ type conn struct {
 	state      tlsbackend.State
 	helloErr   error // from the ClientHello callback
 	sentClose  bool
+	ops        opState
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -155,23 +156,29 @@ func uint16sRaw(b []byte) []uint16 {
 
 // op runs one SSL operation with c.mu held.
 func (c *conn) op(kind C.int, p []byte) (n int, code C.int, errs []C.ulong) {
-	return sslOp(c.ssl, kind, p)
+	return sslOp(c.ssl, kind, p, &c.ops)
+}
+
+// opState is where one SSL operation's results land: part of its
+// connection or session, so that passing it to C allocates nothing.
+type opState struct {
+	r C.struct_edge_result
+	n C.size_t
 }
 
 // sslOp runs one SSL operation (C.EDGE_*): the bytes read or written,
 // SSL_get_error's code (0 on success) and the errors queued.
-func sslOp(ssl *C.SSL, kind C.int, p []byte) (n int, code C.int, errs []C.ulong) {
-	var r C.struct_edge_result
+func sslOp(ssl *C.SSL, kind C.int, p []byte, st *opState) (n int, code C.int, errs []C.ulong) {
 	var buf unsafe.Pointer
 	if len(p) > 0 {
 		buf = unsafe.Pointer(&p[0])
 	}
-	var cn C.size_t
-	C.edge_op(ssl, kind, buf, C.size_t(len(p)), &cn, &r)
-	if r.nerr == 0 {
-		return int(cn), r.code, nil
+	st.n = 0
+	C.edge_op(ssl, kind, buf, C.size_t(len(p)), &st.n, &st.r)
+	if st.r.nerr == 0 {
+		return int(st.n), st.r.code, nil
 	}
-	return int(cn), r.code, append([]C.ulong(nil), r.errs[:r.nerr]...)
+	return int(st.n), st.r.code, append([]C.ulong(nil), st.r.errs[:st.r.nerr]...)
 }
 
 // flushLocked takes what OpenSSL wrote into the write BIO and sends it.

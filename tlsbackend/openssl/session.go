@@ -36,6 +36,7 @@ type session struct {
 	state      tlsbackend.State
 	helloErr   error
 	newErr     error
+	ops        opState
 }
 
 var errSessionClosed = errors.New("openssl: session closed")
@@ -86,7 +87,7 @@ func (ss *session) Handshake() error {
 	if err := ss.usable(); err != nil {
 		return err
 	}
-	_, code, errs := sslOp(ss.ssl, C.EDGE_HANDSHAKE, nil)
+	_, code, errs := sslOp(ss.ssl, C.EDGE_HANDSHAKE, nil, &ss.ops)
 	switch {
 	case ss.helloErr != nil:
 		return fmt.Errorf("openssl: handshake: %w", ss.helloErr)
@@ -108,7 +109,7 @@ func (ss *session) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, code, errs := sslOp(ss.ssl, C.EDGE_READ, p)
+	n, code, errs := sslOp(ss.ssl, C.EDGE_READ, p, &ss.ops)
 	switch code {
 	case 0:
 		return n, nil
@@ -128,7 +129,7 @@ func (ss *session) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, code, errs := sslOp(ss.ssl, C.EDGE_WRITE, p)
+	n, code, errs := sslOp(ss.ssl, C.EDGE_WRITE, p, &ss.ops)
 	if code != 0 {
 		return n, opError("openssl: write", errs)
 	}
@@ -169,7 +170,7 @@ func (ss *session) CloseNotify() error {
 	if err := ss.usable(); err != nil {
 		return err
 	}
-	if _, code, errs := sslOp(ss.ssl, C.EDGE_SHUTDOWN, nil); code != 0 {
+	if _, code, errs := sslOp(ss.ssl, C.EDGE_SHUTDOWN, nil, &ss.ops); code != 0 {
 		return opError("openssl: close_notify", errs)
 	}
 	return nil

@@ -260,6 +260,14 @@ int edge_op(SSL *ssl, int op, void *buf, size_t len, size_t *n, struct edge_resu
 		ret = SSL_do_handshake(ssl);
 		break;
 	case EDGE_READ:
+		if (BIO_ctrl_pending(SSL_get_rbio(ssl)) == 0 && !SSL_has_pending(ssl)) {
+			// Nothing to read: answer as SSL_read would, without it setting
+			// up (and, with SSL_MODE_RELEASE_BUFFERS, freeing again) its
+			// 16.5 KiB record buffer on every poll of an idle connection.
+			r->code = SSL_ERROR_WANT_READ;
+			r->nerr = 0;
+			return -1;
+		}
 		ret = SSL_read_ex(ssl, buf, len, n);
 		break;
 	case EDGE_WRITE:

@@ -69,7 +69,9 @@ struct edge_result {
 enum { EDGE_HANDSHAKE, EDGE_READ, EDGE_WRITE, EDGE_SHUTDOWN };
 
 // edge_op runs one operation (EDGE_*) on ssl; buf, len and n are for read
-// and write. It returns the operation's result (1 on success).
+// and write. It returns the operation's result (1 on success). EDGE_READ
+// with no input buffered anywhere answers SSL_ERROR_WANT_READ without
+// calling SSL_read.
 int edge_op(SSL *ssl, int op, void *buf, size_t len, size_t *n, struct edge_result *r);
 
 // edge_drain takes up to max errors off this thread's queue and clears it.
