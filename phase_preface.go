@@ -188,6 +188,9 @@ func (c *conn) preAdvance() {
 		c.events = 0
 		c.setEvents(ev)
 		c.moveTo(&w.handshakes)
+		if c.ss != nil && len(data) > 0 {
+			c.feedHandshake(data) // the bytes read already: no readiness will come for them
+		}
 		return
 	}
 	c.moveTo(&w.fresh)

@@ -387,6 +387,9 @@ func (c *conn) pxRead() {
 	var n int
 	var eof, full bool
 	if c.tls != nil {
+		if c.ss != nil {
+			c.ss.readable = true // a session reads the socket once a round
+		}
 		n, full, eof = c.readTLS(0)
 	} else {
 		r, e := rawRead(c.fd, w.rbuf)

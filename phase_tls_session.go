@@ -114,7 +114,6 @@ func (c *conn) tlsEvent(ev uint32) {
 // session and send its answer.
 func (c *conn) stepHandshake(ev uint32) {
 	w := c.w
-	ss := c.ss
 	if len(c.pend) > 0 {
 		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			c.sendHandshake(nil)
@@ -133,7 +132,14 @@ func (c *conn) stepHandshake(ev uint32) {
 		c.handshakeDone(c.tls, io.ErrUnexpectedEOF)
 		return
 	}
-	in := buf[:r]
+	c.feedHandshake(buf[:r])
+}
+
+// feedHandshake hands ciphertext read from the peer (or read before the
+// handshake began: a preface) to the session and sends its answer.
+func (c *conn) feedHandshake(in []byte) {
+	w := c.w
+	ss := c.ss
 	if t := &ss.tr; t.hello != nil && !t.helloDone {
 		t.collectHello(in)
 	}
