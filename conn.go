@@ -49,6 +49,8 @@ type conn struct {
 
 	tlsPlain [][]byte // TLS: output not encrypted yet (see sealTLS)
 
+	file *fileBody // a file body to send after pend (phase_file.go)
+
 	body *bodyState // request body being received
 	head []byte     // copy of the request head while pending
 
@@ -342,6 +344,7 @@ func (c *conn) close(why closeReason) {
 	if c.px != nil {
 		c.pxClosed()
 	}
+	c.endFile()
 	if s := c.w.srv; s.cfg.Debug {
 		s.log.Debug("edge: close", "remote", c.remote, "phase", c.phase().String(), "reason", reasonNames[why])
 	}

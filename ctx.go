@@ -377,7 +377,9 @@ func (x *Ctx) content(status int, ct *static.Content) {
 
 // Serve answers from a static source (an embedded Set or a development
 // Dir) using the request path with prefix removed. It reports false, and
-// answers nothing, when the file does not exist.
+// answers nothing, when the file does not exist. A file of a Dir larger
+// than static.StreamThreshold is sent from disk as the client reads it,
+// uncompressed, with a weak ETag and Last-Modified.
 func (x *Ctx) Serve(src static.Source, prefix string) bool {
 	p := x.Path()
 	if !strings.HasPrefix(p, prefix) {
@@ -387,7 +389,19 @@ func (x *Ctx) Serve(src static.Source, prefix string) bool {
 	if p == "" || p[0] != '/' {
 		p = "/" + p
 	}
-	ct, err := src.Lookup(p)
+	var ct *static.Content
+	var err error
+	if o, ok := src.(static.Opener); ok {
+		// A development Dir: a large file comes back open, to be sent
+		// from disk as the client reads it (phase_file.go).
+		var f *static.File
+		if ct, f, err = o.Open(p); f != nil {
+			x.serveFile(f)
+			return true
+		}
+	} else {
+		ct, err = src.Lookup(p)
+	}
 	if err != nil {
 		if x.w.srv.cfg.Debug {
 			x.w.srv.log.Debug("edge: static", "path", x.Path(), "err", err)
@@ -396,6 +410,32 @@ func (x *Ctx) Serve(src static.Source, prefix string) bool {
 	}
 	x.Content(ct)
 	return true
+}
+
+// serveFile answers with a large file of a development static.Dir: its
+// head now, its body from disk as the socket drains (phase_file.go). No
+// compressed variant, a weak ETag, Last-Modified; 304 on a matching
+// If-None-Match. It owns f.
+func (x *Ctx) serveFile(f *static.File) {
+	if x.replied {
+		f.Close()
+		return
+	}
+	x.SetHeader("ETag", f.ETag)
+	x.extra = append(x.extra, "Last-Modified: "...)
+	x.extra = f.ModTime.UTC().AppendFormat(x.extra, http.TimeFormat)
+	x.extra = append(x.extra, "\r\n"...)
+	if f.NotModified(x.req.Values[hdrIfNoneMatch]) {
+		f.Close()
+		x.respond(304, "", nil, true)
+		return
+	}
+	x.respondHead(200, f.Type, f.Size)
+	if x.head {
+		f.Close() // HEAD: the head only, the file is never read
+		return
+	}
+	x.c.startFile(f)
 }
 
 // fail answers with an error status and closes the connection after.
@@ -415,12 +455,27 @@ func (x *Ctx) respond(status int, contentType string, body []byte, ref bool) {
 	if x.replied {
 		return
 	}
+	x.respondHead(status, contentType, int64(len(body)))
+	w := x.w
+	if x.head || status == 304 || status == 204 {
+		return
+	}
+	if ref && len(body) >= bigBody {
+		w.addRef(body)
+		return
+	}
+	w.out = append(w.out, body...)
+}
+
+// respondHead writes the status line and headers of a response whose body
+// is n bytes long into the worker's output. The caller checked x.replied.
+func (x *Ctx) respondHead(status int, contentType string, n int64) {
 	x.replied = true
 	x.status = status
 	w := x.w
 	s := w.srv
 	c := x.c
-	w.responded(c, status, len(body))
+	w.responded(c, status, int(n))
 	out := http1.AppendStatusLine(w.out, status)
 	if s.cfg.HeaderServer {
 		out = append(out, "Server: "...)
@@ -439,7 +494,7 @@ func (x *Ctx) respond(status int, contentType string, body []byte, ref bool) {
 	}
 	if status != 304 && status != 204 && status >= 200 {
 		out = append(out, "Content-Length: "...)
-		out = strconv.AppendInt(out, int64(len(body)), 10)
+		out = strconv.AppendInt(out, n, 10)
 		out = append(out, "\r\n"...)
 	}
 	if x.closeSet || c.closeAfter || w.closing || (x.req.KeepAlive && x.req.Minor == 0) {
@@ -452,12 +507,4 @@ func (x *Ctx) respond(status int, contentType string, body []byte, ref bool) {
 	out = append(out, x.extra...)
 	out = append(out, "\r\n"...)
 	w.out = out
-	if x.head || status == 304 || status == 204 {
-		return
-	}
-	if ref && len(body) >= bigBody {
-		w.addRef(body)
-		return
-	}
-	w.out = append(w.out, body...)
 }

@@ -31,7 +31,7 @@ func (c *conn) process(data []byte) {
 			}
 			continue
 		}
-		if w.outSize() >= outBudget {
+		if w.outSize() >= outBudget || c.file != nil {
 			c.overBudget = true
 			break
 		}

@@ -14,6 +14,9 @@ import (
 func (c *conn) flush() {
 	c.w.sealOut()
 	c.writeBufs()
+	if c.file != nil && !c.closed && !c.outputQueued() {
+		c.fileOut() // a file body follows: its first chunk
+	}
 }
 
 // writeBufs writes w.bufs (w.bufRef marks immutable pieces) after any
@@ -104,12 +107,13 @@ func (c *conn) waitWritable() {
 	}
 }
 
-// blocked reports whether output waits: unsent bytes, or TLS plaintext not
-// encrypted yet.
-func (c *conn) blocked() bool { return len(c.pend) > 0 || len(c.tlsPlain) > 0 }
+// blocked reports whether output waits: unsent bytes, TLS plaintext not
+// encrypted yet, or a file body (phase_file.go) not sent yet.
+func (c *conn) blocked() bool { return len(c.pend) > 0 || len(c.tlsPlain) > 0 || c.file != nil }
 
-// flushPending writes c.pend (and, on TLS, the next chunk of c.tlsPlain);
-// it reports whether all output went out.
+// flushPending writes c.pend (and, on TLS, the next chunk of c.tlsPlain;
+// then the next chunk of a file body); it reports whether all output went
+// out.
 func (c *conn) flushPending() bool {
 	w := c.w
 	n, e := w.writev(c.fd, c.pend)
@@ -137,12 +141,16 @@ func (c *conn) flushPending() bool {
 		w.bufs = w.bufs[:0]
 		w.bufRef = w.bufRef[:0]
 		c.writeBufs()
-		if c.closed || c.blocked() {
+		if c.closed || c.outputQueued() {
 			if !c.closed {
 				c.moveTo(&w.writing) // progress: a fresh write deadline
 			}
 			return false
 		}
+	}
+	if c.file != nil {
+		c.fileOut()
+		return !c.closed && !c.blocked()
 	}
 	return true
 }

@@ -37,6 +37,7 @@ type worker struct {
 	bufRef   []bool
 	iov      []unix.Iovec
 	tlsOut   []byte // ciphertext of the current connection's output
+	fbuf     []byte // a chunk of a file body read for TLS (phase_file.go)
 
 	ctx    Ctx             // reused for every request on this worker
 	obsReq observe.Request // reused for every Observer.Request call

@@ -77,8 +77,8 @@ func resolveType(typ string, data []byte) string {
 }
 
 // newContent builds a Content that owns data. With all set it computes every
-// variant (gzip, deflate, brotli); otherwise only gzip, at default level
-// (the per-request Dir mode).
+// variant (gzip, deflate, brotli); otherwise only gzip, at default level,
+// and none above StreamThreshold (the per-request Dir mode).
 func newContent(data []byte, typ string, all bool) *Content {
 	if data == nil {
 		data = []byte{}
@@ -93,6 +93,9 @@ func newContent(data []byte, typ string, all bool) *Content {
 		return c
 	}
 	if !all {
+		if len(data) > StreamThreshold {
+			return c
+		}
 		c.gzip = smaller(data, compressGzip(data, gzip.DefaultCompression))
 		return c
 	}
@@ -165,6 +168,15 @@ func (c *Content) Varies() bool {
 // matches only if c.ETag appears before the first malformed element. It does
 // not allocate.
 func (c *Content) NotModified(ifNoneMatch []byte) bool {
+	return matchETag(c.ETag, ifNoneMatch)
+}
+
+// matchETag implements NotModified for the entity-tag etag (strong or
+// weak: compared by its opaque part, the weak comparison).
+func matchETag(etag string, ifNoneMatch []byte) bool {
+	if len(etag) >= 2 && etag[0] == 'W' && etag[1] == '/' {
+		etag = etag[2:]
+	}
 	h := trimOWS(ifNoneMatch)
 	if len(h) == 1 && h[0] == '*' {
 		return true
@@ -188,7 +200,7 @@ func (c *Content) NotModified(ifNoneMatch []byte) bool {
 			return false
 		}
 		tag := h[:end+2] // with both quotes, like c.ETag
-		if string(tag) == c.ETag {
+		if string(tag) == etag {
 			return true
 		}
 		h = h[end+2:]

@@ -14,9 +14,11 @@
 //     start. With go:embed this puts a whole directory into the binary.
 //   - [Dir]: development mode. It reads the file from disk on every request,
 //     so edits show up on reload, and it uses [os.Root] so that no request
-//     path (nor a symlink) can reach a file outside the directory.
+//     path (nor a symlink) can reach a file outside the directory. Files
+//     over [StreamThreshold] are not read: [Dir.Open] hands them over as an
+//     open [File] to be sent from disk, uncompressed, with a weak ETag.
 //
-// [Set] and [Dir] both implement [Source].
+// [Set] and [Dir] both implement [Source]; [Dir] also implements [Opener].
 //
 // Typical usage:
 //

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing/fstest"
 
@@ -78,4 +80,37 @@ func ExampleContent_Negotiate() {
 	// "br;q=0.5, gzip;q=0.8" -> "gzip"
 	// "identity;q=0"         -> ""
 	// "*;q=0"                -> ""
+}
+
+func ExampleDir_Open() {
+	root, err := os.MkdirTemp("", "static-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	os.WriteFile(filepath.Join(root, "small.txt"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(root, "video.mp4"), make([]byte, 3<<20), 0o644)
+
+	d, err := static.NewDir(root)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer d.Close()
+	for _, p := range []string{"/small.txt", "/video.mp4"} {
+		c, f, err := d.Open(p)
+		switch {
+		case err != nil:
+			log.Fatal(err)
+		case f != nil:
+			// Too large to read per request: send f.Size bytes from f
+			// (with sendfile(2), say) as the client reads, then close it.
+			fmt.Println(p, "file:", f.Type, f.Size, strings.HasPrefix(f.ETag, `W/"`))
+			f.Close()
+		default:
+			fmt.Println(p, "content:", c.Type, len(c.Identity()))
+		}
+	}
+	// Output:
+	// /small.txt content: text/plain; charset=utf-8 5
+	// /video.mp4 file: video/mp4 3145728 true
 }
