@@ -9,6 +9,7 @@ import (
 	_ "crypto/tls/fipsonly" // see the package doc: FIPS-only crypto/tls in the whole program
 	"errors"
 	"runtime"
+	"strings"
 
 	"github.com/edge-rt/edge/tlsbackend"
 	"github.com/edge-rt/edge/tlsbackend/stdlib"
@@ -30,9 +31,10 @@ func Check() error {
 }
 
 // Version describes the TLS library: "BoringCrypto" and the Go release
-// whose crypto/tls drives it, as in "BoringCrypto (go1.26.8)".
+// whose crypto/tls drives it, as in "BoringCrypto go1.26.8".
 func Version() string {
-	return "BoringCrypto (" + runtime.Version() + ")"
+	v, _, _ := strings.Cut(runtime.Version(), "-X:") // "go1.26.8-X:boringcrypto"
+	return "BoringCrypto " + v
 }
 
 // Policy is the FIPS policy of this backend (see the package doc), for

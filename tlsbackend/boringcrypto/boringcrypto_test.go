@@ -28,7 +28,7 @@ func TestName(t *testing.T) {
 	if got := New().Name(); got != "boringcrypto" {
 		t.Errorf("Name() = %q, want %q", got, "boringcrypto")
 	}
-	if got := Version(); !strings.HasPrefix(got, "BoringCrypto (go") {
+	if got := Version(); !strings.HasPrefix(got, "BoringCrypto go") {
 		t.Errorf("Version() = %q", got)
 	}
 }

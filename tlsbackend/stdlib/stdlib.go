@@ -108,11 +108,11 @@ func NewWithPolicy(p Policy) tlsbackend.Backend {
 
 // Version describes the TLS library of this backend: the Go release, with
 // "fips140" and the Go Cryptographic Module's version when Go's FIPS
-// 140-3 mode is on, as in "go1.26.8 fips140 (Go Cryptographic Module
-// latest)".
+// 140-3 mode is on, as in "go1.26.8 fips140, Go Cryptographic Module
+// latest".
 func Version() string {
 	if fips140.Enabled() {
-		return runtime.Version() + " fips140 (Go Cryptographic Module " + fips140.Version() + ")"
+		return runtime.Version() + " fips140, Go Cryptographic Module " + fips140.Version()
 	}
 	return runtime.Version()
 }
