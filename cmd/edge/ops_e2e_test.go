@@ -217,7 +217,7 @@ func TestE2EMetrics(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(body, `edge_build_info{go_version="go`) || !strings.Contains(body, `tls_backend="stdlib"`) || !strings.Contains(body, `version="v0.0.0-e2e"`) {
+	if !strings.Contains(body, `edge_build_info{go_version="go`) || !strings.Contains(body, `tls_backend="`+tlsBackend().Name()+`"`) || !strings.Contains(body, `tls_library="`+tlsLibrary()+`"`) || !strings.Contains(body, `version="v0.0.0-e2e"`) {
 		t.Error("edge_build_info missing or wrong")
 	}
 	// 300 random server names: one _other series, not 300.
