@@ -7,19 +7,6 @@ import (
 	"testing"
 )
 
-// backendConfig is one TLS listener serving a.test from certs/a.test.
-const backendConfig = `reusePort: false
-certsPath: ./certs
-listeners:
-  - listen: "127.0.0.1:{port}"
-    tls: true
-    hosts:
-      - host: a.test
-        routes:
-          - path: /
-            respond: {body: "a.test\n"}
-`
-
 // TestE2EBackend runs the edge binary, built with this test's TLS backend
 // (backend_*.go), and checks that its startup log names the backend and
 // the library, and that openssl s_client meets the backend's policy: what
@@ -31,7 +18,7 @@ func TestE2EBackend(t *testing.T) {
 	needProg(t, "openssl")
 	f := newCertFixture(t)
 	f.write(t, "a.test", "certs/a.test", "a.test")
-	p := startEdge(t, f.dir, backendConfig, "")
+	p := startEdge(t, f.dir, oneHostConfig, "") // tls_e2e_test.go
 	b := tlsBackend()
 	log := p.stderr.String()
 	wantLog := regexp.MustCompile(`msg="edge: starting" .*tls=` + regexp.QuoteMeta(b.Name()) + ` tlsLibrary="?` + regexp.QuoteMeta(tlsLibrary()) + `"? `)

@@ -38,7 +38,7 @@ func TestE2ETestssl(t *testing.T) {
 	}
 	f := newCertFixture(t)
 	f.write(t, "a.test", "certs/a.test", "a.test")
-	p := startEdge(t, f.dir, backendConfig, "")
+	p := startEdge(t, f.dir, oneHostConfig, "") // tls_e2e_test.go
 	out := filepath.Join(t.TempDir(), "testssl.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -44,18 +44,17 @@ func TestEnabled(t *testing.T) {
 	}
 }
 
-func getNone(*tlsbackend.ClientHello) (*tls.Certificate, error) { return nil, nil }
-
 // TestNewServerPolicy checks that a Config outside the FIPS policy is
 // refused with an error naming the policy, and that what it allows is
 // accepted.
 func TestNewServerPolicy(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		cfg     tlsbackend.Config
-		wantErr string // "" means accepted
-	}{
+	// wantErr "" means accepted.
+	type policyCase struct {
+		name, wantErr string
+		cfg           tlsbackend.Config
+	}
+	tests := []policyCase{
 		{name: "Defaults"},
 		{name: "P256Only", cfg: tlsbackend.Config{CurvePreferences: []tls.CurveID{tls.CurveP256}}},
 		{name: "P384P521", cfg: tlsbackend.Config{CurvePreferences: []tls.CurveID{tls.CurveP384, tls.CurveP521}}},
@@ -76,7 +75,7 @@ func TestNewServerPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := tt.cfg
-			cfg.GetCertificate = getNone
+			cfg.GetCertificate = func(*tlsbackend.ClientHello) (*tls.Certificate, error) { return nil, nil }
 			srv, err := New().NewServer(&cfg)
 			if tt.wantErr == "" {
 				if err != nil {

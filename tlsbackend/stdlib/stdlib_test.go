@@ -32,15 +32,18 @@ func TestName(t *testing.T) {
 
 func getNone(*tlsbackend.ClientHello) (*tls.Certificate, error) { return nil, nil }
 
+// validationCase is one Config for NewServer and what it must give.
+type validationCase struct {
+	name    string
+	cfg     *tlsbackend.Config // GetCertificate is filled in unless noGet
+	noGet   bool
+	wantErr string // "" means valid
+	check   func(t *testing.T, c *tls.Config)
+}
+
 func TestNewServerValidation(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		cfg     *tlsbackend.Config // GetCertificate is filled in unless noGet
-		noGet   bool
-		wantErr string // "" means valid
-		check   func(t *testing.T, c *tls.Config)
-	}{
+	testNewServer(t, New(), []validationCase{
 		{name: "NilConfig", wantErr: "nil Config"},
 		{name: "NoGetCertificate", cfg: &tlsbackend.Config{}, noGet: true, wantErr: "GetCertificate is required"},
 		{name: "Defaults", cfg: &tlsbackend.Config{}, check: func(t *testing.T, c *tls.Config) {
@@ -91,14 +94,18 @@ func TestNewServerValidation(t *testing.T) {
 				t.Error("SessionTicketsDisabled = false")
 			}
 		}},
-	}
+	})
+}
+
+// testNewServer runs b.NewServer on each case.
+func testNewServer(t *testing.T, b tlsbackend.Backend, tests []validationCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			if tt.cfg != nil && !tt.noGet {
 				tt.cfg.GetCertificate = getNone
 			}
-			srv, err := New().NewServer(tt.cfg)
+			srv, err := b.NewServer(tt.cfg)
 			if tt.wantErr != "" {
 				if err == nil {
 					srv.Close()
@@ -437,13 +444,8 @@ func testFIPS140Policy(t *testing.T) {
 	if b.Name() != "stdlib" || b.policy == nil || b.policy.Regime != "FIPS 140-3" {
 		t.Fatalf("New() = %s with policy %+v, want stdlib with FIPS140Policy", b.Name(), b.policy)
 	}
-	tests := []struct {
-		name    string
-		cfg     tlsbackend.Config
-		wantErr string
-		check   func(t *testing.T, c *tls.Config)
-	}{
-		{name: "Defaults", check: func(t *testing.T, c *tls.Config) {
+	testNewServer(t, b, []validationCase{
+		{name: "Defaults", cfg: &tlsbackend.Config{}, check: func(t *testing.T, c *tls.Config) {
 			wantSuites := []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
 				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384}
 			wantCurves := []tls.CurveID{tls.X25519MLKEM768, tls.CurveP256, tls.CurveP384}
@@ -451,29 +453,9 @@ func testFIPS140Policy(t *testing.T) {
 				t.Errorf("defaults: suites %v, curves %v; want %v, %v", c.CipherSuites, c.CurvePreferences, wantSuites, wantCurves)
 			}
 		}},
-		{name: "P384", cfg: tlsbackend.Config{CurvePreferences: []tls.CurveID{tls.CurveP384}}},
-		{name: "X25519", cfg: tlsbackend.Config{CurvePreferences: []tls.CurveID{tls.X25519}}, wantErr: "stdlib: key exchange group X25519 not allowed by FIPS 140-3"},
-		{name: "ChaCha20", cfg: tlsbackend.Config{CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}},
-			wantErr: "stdlib: cipher suite TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 not allowed by FIPS 140-3"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := tt.cfg
-			cfg.GetCertificate = getNone
-			srv, err := b.NewServer(&cfg)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Errorf("NewServer: %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("NewServer: %v", err)
-			}
-			defer srv.Close()
-			if tt.check != nil {
-				tt.check(t, srv.(*server).config)
-			}
-		})
-	}
+		{name: "P384", cfg: &tlsbackend.Config{CurvePreferences: []tls.CurveID{tls.CurveP384}}},
+		{name: "X25519", cfg: &tlsbackend.Config{CurvePreferences: []tls.CurveID{tls.X25519}}, wantErr: "key exchange group X25519 not allowed by FIPS 140-3"},
+		{name: "ChaCha20", cfg: &tlsbackend.Config{CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}},
+			wantErr: "cipher suite TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 not allowed by FIPS 140-3"},
+	})
 }

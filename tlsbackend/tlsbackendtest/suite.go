@@ -1243,40 +1243,6 @@ func testOpenSSL(t *testing.T, b tlsbackend.Backend, f *fixture) {
 			},
 		},
 		{
-			// ChaCha20-Poly1305 alone, in TLS 1.2 and TLS 1.3: negotiated,
-			// or refused by a backend that says it lacks it (FIPS).
-			name: "TLS12/ChaCha20",
-			args: []string{"-tls1_2", "-servername", "a.test", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"},
-			fail: !supportsSuite(b, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256),
-			check: func(t *testing.T, r report) {
-				if r.state.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 {
-					t.Errorf("negotiated %s, want TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", tls.CipherSuiteName(r.state.CipherSuite))
-				}
-			},
-		},
-		{
-			name: "TLS13/ChaCha20",
-			args: []string{"-tls1_3", "-servername", "a.test", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"},
-			fail: !supportsSuite(b, tls.TLS_CHACHA20_POLY1305_SHA256),
-			check: func(t *testing.T, r report) {
-				if r.state.CipherSuite != tls.TLS_CHACHA20_POLY1305_SHA256 {
-					t.Errorf("negotiated %s, want TLS_CHACHA20_POLY1305_SHA256", tls.CipherSuiteName(r.state.CipherSuite))
-				}
-			},
-		},
-		{
-			// X25519 alone: negotiated, or refused by a backend that says
-			// it lacks it (FIPS).
-			name: "TLS13/X25519",
-			args: []string{"-tls1_3", "-servername", "a.test", "-groups", "X25519"},
-			fail: !supportsCurve(b, tls.X25519),
-			check: func(t *testing.T, r report) {
-				if r.state.CurveID != tls.X25519 {
-					t.Errorf("key exchange %v, want X25519", r.state.CurveID)
-				}
-			},
-		},
-		{
 			// A TLS 1.3 client that only verifies RSA signatures gets the
 			// RSA certificate of a name that has both.
 			name: "RSAOnlySignatures",
@@ -1298,6 +1264,34 @@ func testOpenSSL(t *testing.T, b tlsbackend.Backend, f *fixture) {
 		},
 		{name: "CBCRefused", args: []string{"-tls1_2", "-servername", "a.test", "-cipher", "ECDHE-ECDSA-AES128-SHA"}, fail: true},
 		{name: "TLS11Refused", args: []string{"-tls1_1", "-servername", "a.test", "-cipher", "ALL:@SECLEVEL=0"}, fail: true},
+	}
+	// One suite or group alone: negotiated, or refused by a backend that
+	// says it lacks it (FIPS has no ChaCha20-Poly1305 and no X25519).
+	for _, a := range []struct {
+		name, flag, value string
+		suite             uint16
+		curve             tls.CurveID
+	}{
+		{"TLS12/ChaCha20", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305", tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0},
+		{"TLS13/ChaCha20", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256", tls.TLS_CHACHA20_POLY1305_SHA256, 0},
+		{"TLS13/X25519", "-groups", "X25519", 0, tls.X25519},
+	} {
+		version := "-tls1_3"
+		if a.flag == "-cipher" {
+			version = "-tls1_2"
+		}
+		supported := a.suite != 0 && supportsSuite(b, a.suite) || a.curve != 0 && supportsCurve(b, a.curve)
+		tests = append(tests, struct {
+			name  string
+			args  []string
+			fail  bool
+			check func(t *testing.T, r report)
+		}{name: a.name, args: []string{version, "-servername", "a.test", a.flag, a.value}, fail: !supported,
+			check: func(t *testing.T, r report) {
+				if a.suite != 0 && r.state.CipherSuite != a.suite || a.curve != 0 && r.state.CurveID != a.curve {
+					t.Errorf("negotiated %s with %v, want %s", tls.CipherSuiteName(r.state.CipherSuite), r.state.CurveID, a.value)
+				}
+			}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
