@@ -36,6 +36,17 @@
 // least one period and at most two. Tickets do not survive a restart or
 // another Server. Close stops the rotation.
 //
+// # FIPS 140-3 mode
+//
+// When Go's FIPS 140-3 mode is on (GODEBUG=fips140=on, or a binary built
+// with GOFIPS140), crypto/tls restricts itself to FIPS-approved settings,
+// and New applies the same policy, [FIPS140Policy], to what NewServer
+// accepts: the defaults lose ChaCha20-Poly1305 and X25519, a Config
+// naming them is refused, and a certificate with a key outside the policy
+// (RSA below 2048 bits) fails the handshake. [Version] then says
+// "fips140". [NewWithPolicy] applies another policy; tlsbackend/boringcrypto
+// is this backend under BoringCrypto's.
+//
 // # Non-blocking transports
 //
 // The connection given to Server.Conn must block during the handshake: a
