@@ -35,7 +35,9 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	edgeBin = filepath.Join(dir, "edge")
-	cmd := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-e2e", "-o", edgeBin, ".")
+	// The binary has the test's TLS backend: -tags openssl, or
+	// GOEXPERIMENT=boringcrypto from the environment (backend_*.go).
+	cmd := exec.Command("go", "build", "-tags", buildTags, "-ldflags", "-X main.version=v0.0.0-e2e", "-o", edgeBin, ".")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building edge:", err)
@@ -485,7 +487,7 @@ func TestE2ECheck(t *testing.T) {
 		{"missing file", []string{"-t", "-config", filepath.Join(dir, "nope.yaml")}, 1, []string{"nope.yaml: no such file or directory"}},
 		// Regression: "configuration ok" with only a WARN.
 		{"missing certificate", []string{"-t", "-config", noCert}, 1, []string{noCert + ":5:23: listeners[0].hosts[0].certificates: " + filepath.Join(dir, "nokey.pem") + ": no such file"}},
-		{"version", []string{"-version"}, 0, []string{"edge v0.0.0-e2e " + runtime.Version() + " stdlib\n"}},
+		{"version", []string{"-version"}, 0, []string{"edge v0.0.0-e2e " + runtime.Version() + " " + tlsBackend().Name() + " (" + tlsLibrary() + ")\n"}},
 		{"bad flag", []string{"-nope"}, 2, []string{"flag provided but not defined: -nope", "usage: edge"}},
 		{"extra argument", []string{"-t", "edge.yaml"}, 2, []string{`unexpected argument "edge.yaml"`}},
 	}

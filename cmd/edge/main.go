@@ -72,8 +72,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "edge %s %s %s\n", versionString(), runtime.Version(), tlsBackend().Name())
+		fmt.Fprintf(stdout, "edge %s %s %s (%s)\n", versionString(), runtime.Version(), tlsBackend().Name(), tlsLibrary())
 		return 0
+	}
+	if err := tlsBackendCheck(); err != nil { // backend_*.go: BoringCrypto missing from a FIPS build
+		fmt.Fprintf(stderr, "edge: %v\n", err)
+		return 1
 	}
 
 	name, data := defaultConfigName, defaultConfig
@@ -106,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	logger := newLogger(fc, stderr, fc.logLevel(slog.LevelInfo))
 	slog.SetDefault(logger)
-	logger.Info("edge: starting", "version", versionString(), "go", runtime.Version(), "tls", tlsBackend().Name(), "config", display)
+	logger.Info("edge: starting", "version", versionString(), "go", runtime.Version(), "tls", tlsBackend().Name(), "tlsLibrary", tlsLibrary(), "config", display)
 	// One edge per address; -upgrade takes the running one's sockets
 	// (upgrade.go).
 	keys, names := fc.upgradeKeys()

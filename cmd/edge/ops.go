@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -209,12 +208,7 @@ func (fc *fileConfig) startOps(logger *slog.Logger) (*opsRunner, error) {
 // metricsConfig is the metrics' allow-sets (the config's hosts) and the
 // callbacks reading the server r will serve.
 func (fc *fileConfig) metricsConfig(r *opsRunner) metrics.Config {
-	b := tlsBackend()
-	lib := runtime.Version()
-	if v, ok := b.(interface{ Version() string }); ok {
-		lib = v.Version()
-	}
-	cfg := metrics.Config{Version: versionString(), TLSBackend: b.Name(), TLSLibrary: lib}
+	cfg := metrics.Config{Version: versionString(), TLSBackend: tlsBackend().Name(), TLSLibrary: tlsLibrary()} // backend_*.go
 	routes := 0
 	for _, lc := range fc.listeners {
 		for _, hc := range lc.hosts {

@@ -191,8 +191,8 @@ func TestE2EMetrics(t *testing.T) {
 		{`edge_http_request_duration_seconds_count{host_group="localhost",route="/hello"}`, 5},
 		{`edge_connections_accepted_total{listener="` + tlsAddr + `"}`, 301},
 		{`edge_connections_open{listener="` + plain + `"}`, 1},
-		{`edge_tls_handshakes_total{backend="stdlib",result="ok",resumed="false",version="1.3"}`, 300},
-		{`edge_tls_handshake_duration_seconds_count{backend="stdlib",result="ok"}`, 300},
+		{`edge_tls_handshakes_total{backend="` + tlsBackend().Name() + `",result="ok",resumed="false",version="1.3"}`, 300},
+		{`edge_tls_handshake_duration_seconds_count{backend="` + tlsBackend().Name() + `",result="ok"}`, 300},
 		{`edge_tls_server_name_handshakes_total{server_name="localhost"}`, 1}, // one kept-alive connection
 		{`edge_websocket_messages_total{direction="out",listener="` + plain + `"}`, 3},
 		{`edge_websocket_message_bytes_total{direction="in",listener="` + plain + `"}`, 12},
@@ -217,7 +217,7 @@ func TestE2EMetrics(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(body, `edge_build_info{go_version="go`) || !strings.Contains(body, `tls_backend="stdlib"`) || !strings.Contains(body, `version="v0.0.0-e2e"`) {
+	if !strings.Contains(body, `edge_build_info{go_version="go`) || !strings.Contains(body, `tls_backend="`+tlsBackend().Name()+`"`) || !strings.Contains(body, `tls_library="`+tlsLibrary()+`"`) || !strings.Contains(body, `version="v0.0.0-e2e"`) {
 		t.Error("edge_build_info missing or wrong")
 	}
 	// 300 random server names: one _other series, not 300.

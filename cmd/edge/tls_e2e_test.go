@@ -156,7 +156,10 @@ func (r *sclient) leaf() *x509.Certificate {
 }
 
 var (
-	protocolRE = regexp.MustCompile(`(?m)^\s*Protocol\s*:\s*(\S+)`)
+	// "New, TLSv1.3, Cipher is ...", printed once the handshake is done
+	// (the SSL-Session block's "Protocol :" waits for a TLS 1.3 session
+	// ticket, which s_client may quit before reading).
+	protocolRE = regexp.MustCompile(`(?m)^New, (TLSv[0-9.]+),`)
 	alpnRE     = regexp.MustCompile(`(?m)^ALPN protocol: (\S+)`)
 	verifyRE   = regexp.MustCompile(`(?m)^\s*Verify return code: (\d+) \(([^)]*)\)`)
 )

@@ -36,6 +36,17 @@
 // least one period and at most two. Tickets do not survive a restart or
 // another Server. Close stops the rotation.
 //
+// # FIPS 140-3 mode
+//
+// When Go's FIPS 140-3 mode is on (GODEBUG=fips140=on, or a binary built
+// with GOFIPS140), crypto/tls restricts itself to FIPS-approved settings,
+// and New applies the same policy, [FIPS140Policy], to what NewServer
+// accepts: the defaults lose ChaCha20-Poly1305 and X25519, a Config
+// naming them is refused, and a certificate with a key outside the policy
+// (RSA below 2048 bits) fails the handshake. [Version] then says
+// "fips140". [NewWithPolicy] applies another policy; tlsbackend/boringcrypto
+// is this backend under BoringCrypto's.
+//
 // # Non-blocking transports
 //
 // The connection given to Server.Conn must block during the handshake: a
@@ -64,13 +75,18 @@
 package stdlib
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/fips140"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -83,10 +99,118 @@ import (
 // Config.TicketKeyRotation is zero.
 const DefaultTicketKeyRotation = 12 * time.Hour
 
-// New returns the crypto/tls backend.
-func New() tlsbackend.Backend { return backend{} }
+// New returns the crypto/tls backend. When Go's FIPS 140-3 mode is on
+// (GODEBUG=fips140=on or only, or a binary built with GOFIPS140), it is
+// NewWithPolicy(FIPS140Policy()) under the name "stdlib".
+func New() tlsbackend.Backend {
+	if fips140.Enabled() {
+		return NewWithPolicy(FIPS140Policy())
+	}
+	return backend{}
+}
 
-type backend struct{}
+// NewWithPolicy returns the crypto/tls backend restricted by p. It is how
+// tlsbackend/boringcrypto reuses this backend.
+func NewWithPolicy(p Policy) tlsbackend.Backend {
+	p.CipherSuites = slices.Clone(p.CipherSuites)
+	p.Curves = slices.Clone(p.Curves)
+	return backend{policy: &p}
+}
+
+// Version describes the TLS library of this backend: the Go release, with
+// "fips140" and the Go Cryptographic Module's version when Go's FIPS
+// 140-3 mode is on, as in "go1.26.8 fips140, Go Cryptographic Module
+// latest".
+func Version() string {
+	if fips140.Enabled() {
+		return runtime.Version() + " fips140, Go Cryptographic Module " + fips140.Version()
+	}
+	return runtime.Version()
+}
+
+// Policy narrows what the backend accepts, for a compliance regime such
+// as FIPS 140: NewServer refuses a Config that names anything outside it,
+// and the defaults of tlsbackend.Config are cut down to it. The zero
+// Policy restricts nothing beyond what New accepts.
+//
+// crypto/tls chooses the TLS 1.3 cipher suites and the signature
+// algorithms itself: a Policy cannot restrict them. In FIPS 140 mode
+// (GODEBUG=fips140=on, or crypto/tls/fipsonly under BoringCrypto)
+// crypto/tls restricts them to the approved ones on its own.
+type Policy struct {
+	// Name is the backend's Name and the prefix of its errors. "" means
+	// "stdlib".
+	Name string
+	// Regime names the policy in errors, as in "not allowed by FIPS
+	// 140-3". "" means "the policy".
+	Regime string
+	// CipherSuites are the TLS 1.2 suites allowed, among
+	// tlsbackend.DefaultCipherSuites. Nil means all of those.
+	CipherSuites []uint16
+	// Curves are the key exchange groups allowed. Nil means every group
+	// crypto/tls implements.
+	Curves []tls.CurveID
+	// Key vets the public key of each certificate GetCertificate returns
+	// (the leaf's); an error fails the handshake. Nil accepts any key
+	// crypto/tls can use.
+	Key func(pub crypto.PublicKey) error
+}
+
+// FIPS140Policy is the policy of Go's FIPS 140-3 mode: crypto/tls's own
+// FIPS 140-3 restrictions (crypto/tls/defaults_fips140.go) within what New
+// accepts: TLS 1.2 suites ECDHE with AES-GCM (no ChaCha20-Poly1305), the
+// groups X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, P-256,
+// P-384 and P-521 (no X25519 on its own), and certificate keys RSA of at
+// least 2048 bits, ECDSA on P-256, P-384 or P-521, or Ed25519.
+func FIPS140Policy() Policy {
+	return Policy{
+		Name:   "stdlib",
+		Regime: "FIPS 140-3",
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		},
+		Curves: []tls.CurveID{
+			tls.X25519MLKEM768, tls.SecP256r1MLKEM768, tls.SecP384r1MLKEM1024,
+			tls.CurveP256, tls.CurveP384, tls.CurveP521,
+		},
+		Key: func(pub crypto.PublicKey) error {
+			return CheckFIPSKey(pub, func(bits int) bool { return bits >= 2048 }, true)
+		},
+	}
+}
+
+// CheckFIPSKey reports an error unless pub is an RSA key whose size rsaOK
+// accepts, an ECDSA key on P-256, P-384 or P-521, or (when ed25519OK) an
+// Ed25519 key: the certificate keys FIPS 140 policies allow.
+func CheckFIPSKey(pub crypto.PublicKey, rsaOK func(bits int) bool, ed25519OK bool) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if rsaOK(k.N.BitLen()) {
+			return nil
+		}
+		return fmt.Errorf("RSA-%d key", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return nil
+		}
+		return fmt.Errorf("ECDSA key on %s", k.Curve.Params().Name)
+	case ed25519.PublicKey:
+		if ed25519OK {
+			return nil
+		}
+		return errors.New("Ed25519 key")
+	}
+	return fmt.Errorf("%T key", pub)
+}
+
+// backend is crypto/tls, restricted by policy when it is not nil.
+type backend struct {
+	policy *Policy
+}
 
 // Interface guards.
 var (
@@ -95,12 +219,45 @@ var (
 	_ tlsbackend.Conn    = conn{}
 )
 
-func (backend) Name() string { return "stdlib" }
+func (b backend) Name() string {
+	if b.policy != nil && b.policy.Name != "" {
+		return b.policy.Name
+	}
+	return "stdlib"
+}
+
+// SupportsCurve reports whether the backend's policy allows the key
+// exchange group id (it implements tlsbackendtest.CurveSupporter).
+func (b backend) SupportsCurve(id tls.CurveID) bool {
+	return slices.Contains(knownCurves, id) && (b.policy == nil || b.policy.Curves == nil || slices.Contains(b.policy.Curves, id))
+}
+
+// SupportsCipherSuite reports whether the backend's policy allows the
+// cipher suite id, TLS 1.2 or TLS 1.3 (it implements
+// tlsbackendtest.CipherSuiteSupporter). Under a policy that leaves out
+// ChaCha20-Poly1305 for TLS 1.2, TLS_CHACHA20_POLY1305_SHA256 is left out
+// too: crypto/tls does so in FIPS 140 mode.
+func (b backend) SupportsCipherSuite(id uint16) bool {
+	if id == tls.TLS_AES_128_GCM_SHA256 || id == tls.TLS_AES_256_GCM_SHA384 {
+		return true
+	}
+	if id == tls.TLS_CHACHA20_POLY1305_SHA256 {
+		id = tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+	}
+	return slices.Contains(allowedSuites, id) && (b.policy == nil || b.policy.CipherSuites == nil || slices.Contains(b.policy.CipherSuites, id))
+}
+
+// SupportsKey reports whether the backend's policy lets it serve a
+// certificate with the public key pub (it implements
+// tlsbackendtest.KeySupporter).
+func (b backend) SupportsKey(pub crypto.PublicKey) bool {
+	return b.policy == nil || b.policy.Key == nil || b.policy.Key(pub) == nil
+}
 
 // NewServer validates cfg, applies the defaults of tlsbackend.Config and
 // returns a server. A negative TicketKeyRotation is refused.
-func (backend) NewServer(cfg *tlsbackend.Config) (tlsbackend.Server, error) {
-	tc, err := tlsConfig(cfg)
+func (b backend) NewServer(cfg *tlsbackend.Config) (tlsbackend.Server, error) {
+	tc, err := b.tlsConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -132,13 +289,23 @@ var knownCurves = []tls.CurveID{
 // use.
 var tls13OnlyCurves = []tls.CurveID{tls.X25519MLKEM768, tls.SecP256r1MLKEM768, tls.SecP384r1MLKEM1024}
 
-// tlsConfig checks cfg and builds the crypto/tls configuration.
-func tlsConfig(cfg *tlsbackend.Config) (*tls.Config, error) {
+// tlsConfig checks cfg against b's policy and builds the crypto/tls
+// configuration.
+func (b backend) tlsConfig(cfg *tlsbackend.Config) (*tls.Config, error) {
+	name := b.Name()
+	var p Policy
+	if b.policy != nil {
+		p = *b.policy
+	}
+	regime := p.Regime
+	if regime == "" {
+		regime = "the policy"
+	}
 	if cfg == nil {
-		return nil, errors.New("stdlib: nil Config")
+		return nil, fmt.Errorf("%s: nil Config", name)
 	}
 	if cfg.GetCertificate == nil {
-		return nil, errors.New("stdlib: Config.GetCertificate is required")
+		return nil, fmt.Errorf("%s: Config.GetCertificate is required", name)
 	}
 	minV, maxV := cfg.MinVersion, cfg.MaxVersion
 	if minV == 0 {
@@ -149,59 +316,70 @@ func tlsConfig(cfg *tlsbackend.Config) (*tls.Config, error) {
 	}
 	for _, v := range []uint16{minV, maxV} {
 		if v != tls.VersionTLS12 && v != tls.VersionTLS13 {
-			return nil, fmt.Errorf("stdlib: TLS version %s not supported (only TLS 1.2 and TLS 1.3)", tls.VersionName(v))
+			return nil, fmt.Errorf("%s: TLS version %s not supported (only TLS 1.2 and TLS 1.3)", name, tls.VersionName(v))
 		}
 	}
 	if maxV < minV {
-		return nil, fmt.Errorf("stdlib: MaxVersion %s below MinVersion %s", tls.VersionName(maxV), tls.VersionName(minV))
+		return nil, fmt.Errorf("%s: MaxVersion %s below MinVersion %s", name, tls.VersionName(maxV), tls.VersionName(minV))
 	}
 
-	suites := tlsbackend.DefaultCipherSuites
+	suiteOK := func(id uint16) bool { return p.CipherSuites == nil || slices.Contains(p.CipherSuites, id) }
+	suites := slices.DeleteFunc(slices.Clone(tlsbackend.DefaultCipherSuites), func(id uint16) bool { return !suiteOK(id) })
 	if cfg.CipherSuites != nil {
 		for _, id := range cfg.CipherSuites {
 			if !slices.Contains(allowedSuites, id) {
-				return nil, fmt.Errorf("stdlib: cipher suite %s not allowed (only ECDHE with AES-GCM or ChaCha20-Poly1305)", tls.CipherSuiteName(id))
+				return nil, fmt.Errorf("%s: cipher suite %s not allowed (only ECDHE with AES-GCM or ChaCha20-Poly1305)", name, tls.CipherSuiteName(id))
+			}
+			if !suiteOK(id) {
+				return nil, fmt.Errorf("%s: cipher suite %s not allowed by %s", name, tls.CipherSuiteName(id), regime)
 			}
 		}
 		if len(cfg.CipherSuites) == 0 && minV <= tls.VersionTLS12 {
-			return nil, errors.New("stdlib: CipherSuites is empty but TLS 1.2 is enabled")
+			return nil, fmt.Errorf("%s: CipherSuites is empty but TLS 1.2 is enabled", name)
 		}
 		suites = cfg.CipherSuites
 	}
 
-	curves := tlsbackend.DefaultCurves
+	curveOK := func(id tls.CurveID) bool { return p.Curves == nil || slices.Contains(p.Curves, id) }
+	curves := slices.DeleteFunc(slices.Clone(tlsbackend.DefaultCurves), func(id tls.CurveID) bool { return !curveOK(id) })
 	if cfg.CurvePreferences != nil {
 		for _, id := range cfg.CurvePreferences {
 			if !slices.Contains(knownCurves, id) {
-				return nil, fmt.Errorf("stdlib: key exchange group %v not supported", id)
+				return nil, fmt.Errorf("%s: key exchange group %v not supported", name, id)
+			}
+			if !curveOK(id) {
+				return nil, fmt.Errorf("%s: key exchange group %v not allowed by %s", name, id, regime)
 			}
 		}
 		if len(cfg.CurvePreferences) == 0 {
-			return nil, errors.New("stdlib: CurvePreferences is empty")
-		}
-		if minV <= tls.VersionTLS12 && !slices.ContainsFunc(cfg.CurvePreferences, func(id tls.CurveID) bool {
-			return !slices.Contains(tls13OnlyCurves, id)
-		}) {
-			return nil, errors.New("stdlib: CurvePreferences has no group usable with TLS 1.2, which is enabled")
+			return nil, fmt.Errorf("%s: CurvePreferences is empty", name)
 		}
 		curves = cfg.CurvePreferences
+	}
+	if len(curves) == 0 {
+		return nil, fmt.Errorf("%s: %s allows none of the default key exchange groups", name, regime)
+	}
+	if minV <= tls.VersionTLS12 && !slices.ContainsFunc(curves, func(id tls.CurveID) bool {
+		return !slices.Contains(tls13OnlyCurves, id)
+	}) {
+		return nil, fmt.Errorf("%s: CurvePreferences has no group usable with TLS 1.2, which is enabled", name)
 	}
 
 	protos := tlsbackend.DefaultNextProtos
 	if cfg.NextProtos != nil {
 		for _, p := range cfg.NextProtos {
 			if len(p) == 0 || len(p) > 255 {
-				return nil, fmt.Errorf("stdlib: ALPN protocol %q must be 1 to 255 bytes", p)
+				return nil, fmt.Errorf("%s: ALPN protocol %q must be 1 to 255 bytes", name, p)
 			}
 		}
 		protos = cfg.NextProtos
 	}
 
 	if cfg.TicketKeyRotation < 0 {
-		return nil, fmt.Errorf("stdlib: negative TicketKeyRotation %v", cfg.TicketKeyRotation)
+		return nil, fmt.Errorf("%s: negative TicketKeyRotation %v", name, cfg.TicketKeyRotation)
 	}
 
-	get := cfg.GetCertificate
+	get, checkKey := cfg.GetCertificate, p.Key
 	return &tls.Config{
 		MinVersion:             minV,
 		MaxVersion:             maxV,
@@ -218,11 +396,32 @@ func tlsConfig(cfg *tlsbackend.Config) (*tls.Config, error) {
 			}
 			cert, err := get(&hello)
 			if err == nil && cert == nil {
-				err = fmt.Errorf("stdlib: GetCertificate returned no certificate for %q", hello.ServerName)
+				err = fmt.Errorf("%s: GetCertificate returned no certificate for %q", name, hello.ServerName)
 			}
-			return cert, err
+			if err == nil && checkKey != nil {
+				if kerr := checkKey(leafKey(cert)); kerr != nil {
+					err = fmt.Errorf("%s: certificate for %q: %w not allowed by %s", name, hello.ServerName, kerr, regime)
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+			return cert, nil
 		},
 	}, nil
+}
+
+// leafKey returns the public key of cert's leaf: from Leaf when it is set,
+// else from the private key (parsing the leaf on every handshake would
+// cost more).
+func leafKey(cert *tls.Certificate) crypto.PublicKey {
+	if cert.Leaf != nil {
+		return cert.Leaf.PublicKey
+	}
+	if s, ok := cert.PrivateKey.(crypto.Signer); ok {
+		return s.Public()
+	}
+	return nil
 }
 
 // ecdsaProbe is a certificate with an ECDSA P-256 key and no chain, used

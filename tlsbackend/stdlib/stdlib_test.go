@@ -2,9 +2,14 @@ package stdlib
 
 import (
 	"context"
+	"crypto/fips140"
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -27,15 +32,18 @@ func TestName(t *testing.T) {
 
 func getNone(*tlsbackend.ClientHello) (*tls.Certificate, error) { return nil, nil }
 
+// validationCase is one Config for NewServer and what it must give.
+type validationCase struct {
+	name    string
+	cfg     *tlsbackend.Config // GetCertificate is filled in unless noGet
+	noGet   bool
+	wantErr string // "" means valid
+	check   func(t *testing.T, c *tls.Config)
+}
+
 func TestNewServerValidation(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		cfg     *tlsbackend.Config // GetCertificate is filled in unless noGet
-		noGet   bool
-		wantErr string // "" means valid
-		check   func(t *testing.T, c *tls.Config)
-	}{
+	testNewServer(t, New(), []validationCase{
 		{name: "NilConfig", wantErr: "nil Config"},
 		{name: "NoGetCertificate", cfg: &tlsbackend.Config{}, noGet: true, wantErr: "GetCertificate is required"},
 		{name: "Defaults", cfg: &tlsbackend.Config{}, check: func(t *testing.T, c *tls.Config) {
@@ -86,14 +94,18 @@ func TestNewServerValidation(t *testing.T) {
 				t.Error("SessionTicketsDisabled = false")
 			}
 		}},
-	}
+	})
+}
+
+// testNewServer runs b.NewServer on each case.
+func testNewServer(t *testing.T, b tlsbackend.Backend, tests []validationCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			if tt.cfg != nil && !tt.noGet {
 				tt.cfg.GetCertificate = getNone
 			}
-			srv, err := New().NewServer(tt.cfg)
+			srv, err := b.NewServer(tt.cfg)
 			if tt.wantErr != "" {
 				if err == nil {
 					srv.Close()
@@ -393,4 +405,57 @@ func BenchmarkRead1KiB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestFIPS140 runs TestConformance and itself again in a child process
+// with GODEBUG=fips140=on (Go's FIPS 140-3 mode, which cannot be turned
+// on after start), where New applies FIPS140Policy; in the child, it
+// checks that policy.
+func TestFIPS140(t *testing.T) {
+	if fips140.Enabled() {
+		testFIPS140Policy(t)
+		return
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "GOEXPERIMENT" && strings.Contains(s.Value, "boringcrypto") {
+				t.Skip("Go's FIPS 140-3 mode is incompatible with GOEXPERIMENT=boringcrypto (tlsbackend/boringcrypto is the FIPS backend there)")
+			}
+		}
+	}
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^(TestConformance|TestFIPS140)$", "-test.count=1", "-test.v", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), "GODEBUG=fips140=on")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("GODEBUG=fips140=on %s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
+	}
+	for _, want := range []string{"--- PASS: TestConformance ", "--- PASS: TestFIPS140 ", "FIPS 140-3 mode on: " + runtime.Version() + " fips140"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the child's output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// testFIPS140Policy checks New under Go's FIPS 140-3 mode.
+func testFIPS140Policy(t *testing.T) {
+	t.Logf("FIPS 140-3 mode on: %s", Version())
+	b := New().(backend)
+	if b.Name() != "stdlib" || b.policy == nil || b.policy.Regime != "FIPS 140-3" {
+		t.Fatalf("New() = %s with policy %+v, want stdlib with FIPS140Policy", b.Name(), b.policy)
+	}
+	testNewServer(t, b, []validationCase{
+		{name: "Defaults", cfg: &tlsbackend.Config{}, check: func(t *testing.T, c *tls.Config) {
+			wantSuites := []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384}
+			wantCurves := []tls.CurveID{tls.X25519MLKEM768, tls.CurveP256, tls.CurveP384}
+			if !equal(c.CipherSuites, wantSuites) || !equal(c.CurvePreferences, wantCurves) {
+				t.Errorf("defaults: suites %v, curves %v; want %v, %v", c.CipherSuites, c.CurvePreferences, wantSuites, wantCurves)
+			}
+		}},
+		{name: "P384", cfg: &tlsbackend.Config{CurvePreferences: []tls.CurveID{tls.CurveP384}}},
+		{name: "X25519", cfg: &tlsbackend.Config{CurvePreferences: []tls.CurveID{tls.X25519}}, wantErr: "key exchange group X25519 not allowed by FIPS 140-3"},
+		{name: "ChaCha20", cfg: &tlsbackend.Config{CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}},
+			wantErr: "cipher suite TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 not allowed by FIPS 140-3"},
+	})
 }

@@ -97,6 +97,13 @@ var rsaKey = sync.OnceValues(func() (*rsa.PrivateKey, error) {
 	return rsa.GenerateKey(rand.Reader, 2048)
 })
 
+// LeafWithKey is Leaf with the given key (an RSA-1024 or Ed25519 key, to
+// test a policy that refuses them).
+func (ca *CA) LeafWithKey(t testing.TB, key crypto.Signer, names ...string) *tls.Certificate {
+	t.Helper()
+	return ca.sign(t, key, names)
+}
+
 func (ca *CA) sign(t testing.TB, key crypto.Signer, names []string) *tls.Certificate {
 	t.Helper()
 	if len(names) == 0 {

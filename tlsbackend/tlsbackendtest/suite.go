@@ -43,6 +43,10 @@ package tlsbackendtest
 import (
 	"bufio"
 	"bytes"
+	"crypto"
+	"crypto/ed25519"
+	crand "crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
@@ -122,6 +126,68 @@ func Run(t *testing.T, b tlsbackend.Backend) {
 	t.Run("NonBlocking", func(t *testing.T) { testNonBlocking(t, b, f) })
 	t.Run("Close", func(t *testing.T) { testClose(t, b, f) })
 	t.Run("OpenSSLClient", func(t *testing.T) { testOpenSSL(t, b, f) })
+	t.Run("CertificateKeys", func(t *testing.T) { testCertificateKeys(t, b, f) })
+}
+
+// --- Certificate keys ---
+
+// KeySupporter is implemented by a Backend whose policy limits the keys of
+// the certificates it serves (FIPS 140: RSA of 2048 bits or more, ECDSA on
+// P-256, P-384 or P-521, and Ed25519 only for Go's FIPS 140-3 mode).
+// SupportsKey reports whether a certificate with the public key pub may be
+// served. The CertificateKeys subtest runs only against a Backend that
+// implements it: it serves an RSA-1024 and an Ed25519 certificate and
+// expects the handshake to succeed exactly when SupportsKey accepts the
+// key, and to fail on the server side otherwise.
+type KeySupporter interface {
+	SupportsKey(pub crypto.PublicKey) bool
+}
+
+func testCertificateKeys(t *testing.T, b tlsbackend.Backend, f *fixture) {
+	t.Parallel()
+	ks, ok := b.(KeySupporter)
+	if !ok {
+		t.Skipf("backend %s does not implement tlsbackendtest.KeySupporter: it serves the keys its library can use", b.Name())
+	}
+	rsa1024, err := rsa.GenerateKey(crand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ed, err := ed25519.GenerateKey(crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		key  crypto.Signer
+	}{
+		{"RSA1024", rsa1024},
+		{"Ed25519", ed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cert := f.ca.LeafWithKey(t, tt.key, "a.test")
+			store := newCertStore(&certMap{names: map[string]*tls.Certificate{"a.test": cert}, def: cert})
+			s := startServer(t, b, serverOptions{store: store, handle: echo})
+			want := ks.SupportsKey(tt.key.Public())
+			c, local, err := dial(s.addr(), &tls.Config{ServerName: "a.test", InsecureSkipVerify: true})
+			if err == nil {
+				err = pingPong(c)
+			}
+			r, werr := s.waitReport(local)
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			switch {
+			case want && (err != nil || r.failure() != nil):
+				t.Errorf("%s certificate, which SupportsKey accepts: client: %v; %v", tt.name, err, r.failure())
+			case !want && r.handshakeErr == nil:
+				t.Errorf("%s certificate, which SupportsKey refuses: the server handshake succeeded", tt.name)
+			case !want:
+				t.Logf("refused: %v", r.handshakeErr)
+			}
+		})
+	}
 }
 
 // --- SNI ---
@@ -366,12 +432,74 @@ func (s *testServer) waitIfFailed(t testing.TB, local string, err error) report 
 // --- Versions, suites, groups ---
 
 // CurveSupporter is implemented by a Backend that may lack some of
-// tlsbackend.DefaultCurves (OpenSSL before 3.5 has no X25519MLKEM768).
+// tlsbackend.DefaultCurves (OpenSSL before 3.5 has no X25519MLKEM768) or
+// whose policy leaves some out (FIPS mode has no X25519 on its own).
 // When SupportsCurve(tls.X25519MLKEM768) is false, the suite expects a
 // default TLS 1.3 handshake to settle on X25519, the next default group;
 // a Backend that does not implement it must negotiate X25519MLKEM768.
+// More generally, a default handshake must settle on the first of
+// tlsbackend.DefaultCurves that SupportsCurve accepts (for TLS 1.2, the
+// first that is not a post-quantum hybrid); a client offering only
+// unsupported groups must be refused, and so must a Config naming one in
+// CurvePreferences (NewServer fails).
 type CurveSupporter interface {
 	SupportsCurve(id tls.CurveID) bool
+}
+
+// CipherSuiteSupporter is implemented by a Backend whose policy leaves out
+// some of tlsbackend.DefaultCipherSuites or of the TLS 1.3 suites (FIPS
+// mode has no ChaCha20-Poly1305). For a suite id where
+// SupportsCipherSuite(id) is false, the suite expects a client offering
+// only that suite to be refused, and NewServer to fail on a Config naming
+// it in CipherSuites. A Backend that does not implement it must negotiate
+// every suite of tlsbackend.DefaultCipherSuites and the three TLS 1.3
+// suites.
+type CipherSuiteSupporter interface {
+	SupportsCipherSuite(id uint16) bool
+}
+
+// supportsCurve reports whether b negotiates the group id: true unless b
+// says otherwise through CurveSupporter.
+func supportsCurve(b tlsbackend.Backend, id tls.CurveID) bool {
+	cs, ok := b.(CurveSupporter)
+	return !ok || cs.SupportsCurve(id)
+}
+
+// supportsSuite reports whether b negotiates the cipher suite id: true
+// unless b says otherwise through CipherSuiteSupporter.
+func supportsSuite(b tlsbackend.Backend, id uint16) bool {
+	cs, ok := b.(CipherSuiteSupporter)
+	return !ok || cs.SupportsCipherSuite(id)
+}
+
+// defaultCurve is the group a default handshake of version v with b
+// settles on: the first of tlsbackend.DefaultCurves that b supports and
+// that v can use.
+func defaultCurve(b tlsbackend.Backend, v uint16) tls.CurveID {
+	for _, id := range tlsbackend.DefaultCurves {
+		hybrid := id == tls.X25519MLKEM768 || id == tls.SecP256r1MLKEM768 || id == tls.SecP384r1MLKEM1024
+		if supportsCurve(b, id) && (v == tls.VersionTLS13 || !hybrid) {
+			return id
+		}
+	}
+	return 0
+}
+
+// policyGap names what of cfg's CurvePreferences and CipherSuites b does
+// not support, "" if nothing.
+func policyGap(b tlsbackend.Backend, cfg tlsbackend.Config) string {
+	var gap []string
+	for _, id := range cfg.CurvePreferences {
+		if !supportsCurve(b, id) {
+			gap = append(gap, id.String())
+		}
+	}
+	for _, id := range cfg.CipherSuites {
+		if !supportsSuite(b, id) {
+			gap = append(gap, tls.CipherSuiteName(id))
+		}
+	}
+	return strings.Join(gap, ", ")
 }
 
 func testVersions(t *testing.T, b tlsbackend.Backend, f *fixture) {
@@ -412,6 +540,25 @@ func testVersions(t *testing.T, b tlsbackend.Backend, f *fixture) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if gap := policyGap(b, tt.server); gap != "" {
+				// The backend says it lacks what the Config names: NewServer
+				// must refuse the Config rather than run without it.
+				cfg := tt.server
+				cfg.GetCertificate = f.store().GetCertificate
+				if srv, err := b.NewServer(&cfg); err == nil {
+					srv.Close()
+					t.Fatalf("NewServer accepted a Config naming %s, which the backend does not support", gap)
+				} else {
+					t.Logf("NewServer refused a Config naming %s: %v", gap, err)
+				}
+				return
+			}
+			// A client offering only what the backend does not support is
+			// refused.
+			if len(tt.curves) > 0 && !slices.ContainsFunc(tt.curves, func(id tls.CurveID) bool { return supportsCurve(b, id) }) ||
+				len(tt.suites) > 0 && !slices.ContainsFunc(tt.suites, func(id uint16) bool { return supportsSuite(b, id) }) {
+				tt.wantFailed = true
+			}
 			s := f.server(t, b, tt.server, echo)
 			sni := tt.sni
 			if sni == "" {
@@ -460,11 +607,16 @@ func testVersions(t *testing.T, b tlsbackend.Backend, f *fixture) {
 				t.Errorf("State().CurveID = %v, client negotiated %v", st.CurveID, cs.CurveID)
 			}
 			wantCurve := tt.wantCurve
-			if cs, ok := b.(CurveSupporter); ok && wantCurve == tls.X25519MLKEM768 && !cs.SupportsCurve(wantCurve) {
-				wantCurve = tls.X25519 // the next of tlsbackend.DefaultCurves
+			if wantCurve != 0 && !supportsCurve(b, wantCurve) && tt.curves == nil && tt.server.CurvePreferences == nil {
+				// A default handshake, with a default group the backend
+				// lacks: the first default group it has.
+				wantCurve = defaultCurve(b, tt.wantVer)
 			}
 			if wantCurve != 0 && st.CurveID != wantCurve {
 				t.Errorf("key exchange %v, want %v", st.CurveID, wantCurve)
+			}
+			if !supportsSuite(b, st.CipherSuite) || !supportsCurve(b, st.CurveID) {
+				t.Errorf("negotiated %s with %v, which the backend says it does not support", tls.CipherSuiteName(st.CipherSuite), st.CurveID)
 			}
 			if st.ServerName != sni {
 				t.Errorf("State().ServerName = %q, want %q", st.ServerName, sni)
@@ -1050,6 +1202,12 @@ func testOpenSSL(t *testing.T, b tlsbackend.Backend, f *fixture) {
 		out = fmt.Sprintf("openssl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, stdout.Bytes(), stderr.Bytes())
 		return strings.Contains(stdout.String(), "pong"), out
 	}
+	// TLS 1.2 with an RSA certificate: ChaCha20-Poly1305, or AES-GCM on a
+	// backend without ChaCha20 (FIPS).
+	rsaCipher, rsaSuite := "ECDHE-RSA-CHACHA20-POLY1305", tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+	if !supportsSuite(b, rsaSuite) {
+		rsaCipher, rsaSuite = "ECDHE-RSA-AES128-GCM-SHA256", tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+	}
 	tests := []struct {
 		name  string
 		args  []string
@@ -1076,11 +1234,11 @@ func testOpenSSL(t *testing.T, b tlsbackend.Backend, f *fixture) {
 		},
 		{
 			name: "TLS12/RSA",
-			args: []string{"-tls1_2", "-servername", "b.test", "-verify_hostname", "b.test", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"},
+			args: []string{"-tls1_2", "-servername", "b.test", "-verify_hostname", "b.test", "-cipher", rsaCipher},
 			check: func(t *testing.T, r report) {
-				if r.state.Version != tls.VersionTLS12 || r.state.CipherSuite != tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 {
-					t.Errorf("negotiated %s %s, want TLS 1.2 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-						tls.VersionName(r.state.Version), tls.CipherSuiteName(r.state.CipherSuite))
+				if r.state.Version != tls.VersionTLS12 || r.state.CipherSuite != rsaSuite {
+					t.Errorf("negotiated %s %s, want TLS 1.2 %s",
+						tls.VersionName(r.state.Version), tls.CipherSuiteName(r.state.CipherSuite), tls.CipherSuiteName(rsaSuite))
 				}
 			},
 		},
@@ -1106,6 +1264,34 @@ func testOpenSSL(t *testing.T, b tlsbackend.Backend, f *fixture) {
 		},
 		{name: "CBCRefused", args: []string{"-tls1_2", "-servername", "a.test", "-cipher", "ECDHE-ECDSA-AES128-SHA"}, fail: true},
 		{name: "TLS11Refused", args: []string{"-tls1_1", "-servername", "a.test", "-cipher", "ALL:@SECLEVEL=0"}, fail: true},
+	}
+	// One suite or group alone: negotiated, or refused by a backend that
+	// says it lacks it (FIPS has no ChaCha20-Poly1305 and no X25519).
+	for _, a := range []struct {
+		name, flag, value string
+		suite             uint16
+		curve             tls.CurveID
+	}{
+		{"TLS12/ChaCha20", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305", tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, 0},
+		{"TLS13/ChaCha20", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256", tls.TLS_CHACHA20_POLY1305_SHA256, 0},
+		{"TLS13/X25519", "-groups", "X25519", 0, tls.X25519},
+	} {
+		version := "-tls1_3"
+		if a.flag == "-cipher" {
+			version = "-tls1_2"
+		}
+		supported := a.suite != 0 && supportsSuite(b, a.suite) || a.curve != 0 && supportsCurve(b, a.curve)
+		tests = append(tests, struct {
+			name  string
+			args  []string
+			fail  bool
+			check func(t *testing.T, r report)
+		}{name: a.name, args: []string{version, "-servername", "a.test", a.flag, a.value}, fail: !supported,
+			check: func(t *testing.T, r report) {
+				if a.suite != 0 && r.state.CipherSuite != a.suite || a.curve != 0 && r.state.CurveID != a.curve {
+					t.Errorf("negotiated %s with %v, want %s", tls.CipherSuiteName(r.state.CipherSuite), r.state.CurveID, a.value)
+				}
+			}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
