@@ -396,7 +396,9 @@ server_pids() {
 	local root=${server_pid[$1]} f line rest ppid
 	echo "$root"
 	for f in /proc/[0-9]*/stat; do
-		{ line=$(<"$f"); } 2>/dev/null || continue
+		# read, not $(<...): no subshell per process (a scan under load
+		# missed nginx workers now and then with it).
+		{ read -r line <"$f"; } 2>/dev/null || continue
 		rest=${line##*) }
 		# rest: state ppid ...
 		ppid=${rest#* }

@@ -40,15 +40,16 @@ MAX_SECONDS=${MAX_SECONDS:-600}
 QUIET_MAX=${QUIET_MAX:-0}
 QUIET_PCT=${QUIET_PCT:-20}
 
-BACKEND_PORT=${BACKEND_PORT:-18081}
-BULK_RAW_PORT=${BULK_RAW_PORT:-18449}
-BULK_TLS_PORT=${BULK_TLS_PORT:-18450}
-PASSTHROUGH_PORT=${PASSTHROUGH_PORT:-18448}
+BACKEND_PORT=${BACKEND_PORT:-18681}
+BULK_RAW_PORT=${BULK_RAW_PORT:-18649}
+BULK_TLS_PORT=${BULK_TLS_PORT:-18650}
+PASSTHROUGH_PORT=${PASSTHROUGH_PORT:-18648}
 # TLS listeners (proxy test, IDLE_TLS=1) and plain ones (IDLE_TLS=0).
-declare -A tls_port=([nginx]=${NGINX_TLS_PORT:-18443} [edge-req]=${EDGE_TLS_PORT:-18444}
-	[haproxy]=${HAPROXY_TLS_PORT:-18446} [edge-pin]=${EDGE_PIN_TLS_PORT:-18447})
-declare -A plain_port=([nginx]=${NGINX_PORT:-18080} [edge-req]=${EDGE_PORT:-18089}
-	[haproxy]=${HAPROXY_PORT:-18086} [edge-pin]=${EDGE_PIN_PORT:-18087})
+# Ports of their own (186xx), so that proxy.sh can run beside the other scripts.
+declare -A tls_port=([nginx]=${PX_NGINX_TLS_PORT:-18643} [edge-req]=${PX_EDGE_TLS_PORT:-18644}
+	[haproxy]=${PX_HAPROXY_TLS_PORT:-18646} [edge-pin]=${PX_EDGE_PIN_TLS_PORT:-18647})
+declare -A plain_port=([nginx]=${PX_NGINX_PORT:-18680} [edge-req]=${PX_EDGE_PORT:-18689}
+	[haproxy]=${PX_HAPROXY_PORT:-18686} [edge-pin]=${PX_EDGE_PIN_PORT:-18687})
 
 # Targets (issue 8): request mode CPU/request <= 0.8x nginx's and req/s >=
 # 1.2x haproxy's; pin mode CPU/request <= 0.6x nginx's; idle proxied
