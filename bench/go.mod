@@ -11,6 +11,7 @@ require (
 require (
 	github.com/andybalholm/brotli v1.2.8 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/pires/go-proxyproto v0.15.0 // indirect
 )
 
 replace github.com/edge-rt/edge => ../
