@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# lib.sh: helpers shared by http.sh, idle.sh, tls.sh and ws.sh. Source it; do not run it.
+# lib.sh: helpers shared by http.sh, idle.sh, tls.sh, ws.sh and proxy.sh. Source it; do not run it.
 #
 # The sourcing script sets SERVERS, SERVER_CPUS and (for edge) EDGE_BIN.
 # tls_setup (after bench_init) switches the server configurations, the
@@ -102,13 +102,17 @@ build_edge() {
 		die "edge does not build; set SERVERS=nginx to measure nginx alone, or EDGE_BIN=/path/to/edge"
 }
 
-# write_nginx_conf WORKERS WORKER_CONNECTIONS NOFILE -> $bench_tmp/nginx/nginx.conf
+# write_nginx_conf WORKERS WORKER_CONNECTIONS NOFILE [DIR [SERVER_BLOCK]]
+#   -> $bench_tmp/DIR/nginx.conf (DIR: nginx)
+#
+# SERVER_BLOCK (default: nginx_server_block's) is the text put inside http {}.
 #
 # master_process is ON: a master plus WORKERS worker processes, as nginx runs in
 # production. The master sleeps in sigsuspend and costs no CPU; the CPU figures
 # sum master and workers anyway.
 write_nginx_conf() {
-	local workers=$1 wconns=$2 nofile=$3 d=$bench_tmp/nginx user_line=""
+	local workers=$1 wconns=$2 nofile=$3 d=$bench_tmp/${4:-nginx} block=${5:-} user_line=""
+	[[ -n $block ]] || block=$(nginx_server_block)
 	mkdir -p "$d"
 	# Running as root, nginx would drop its workers to "nobody", which cannot
 	# enter our 0700 temp directory. Keep them as root (no file is served).
@@ -139,7 +143,7 @@ http {
     uwsgi_temp_path $d/uwsgi;
     scgi_temp_path $d/scgi;
 
-$(nginx_server_block)
+$block
 }
 EOF
 }
@@ -157,6 +161,22 @@ EOF
 # AES instructions; OpenSSL would otherwise follow the client's order and give
 # wrk TLS_AES_256_GCM_SHA384.
 nginx_server_block() {
+	local tls
+	tls=$(nginx_tls_directives)
+	cat <<EOF
+    server {
+        listen 127.0.0.1:$NGINX_PORT${tls:+ ssl} ${NGINX_LISTEN_OPTS:-};$tls
+        location = / {
+            default_type text/plain;
+            return 200 "$BODY";
+        }
+    }
+EOF
+}
+
+# nginx_tls_directives: the TLS lines of nginx_server_block (each on its own
+# line, starting with a newline), or nothing before tls_setup.
+nginx_tls_directives() {
 	local tls=""
 	if [[ $bench_scheme == https ]]; then
 		tls="
@@ -172,15 +192,7 @@ nginx_server_block() {
         ssl_conf_command NumTickets ${NGINX_TLS13_TICKETS:-0};"
 		fi
 	fi
-	cat <<EOF
-    server {
-        listen 127.0.0.1:$NGINX_PORT${tls:+ ssl} ${NGINX_LISTEN_OPTS:-};$tls
-        location = / {
-            default_type text/plain;
-            return 200 "$BODY";
-        }
-    }
-EOF
+	printf '%s' "$tls"
 }
 
 # write_edge_conf WORKERS -> $bench_tmp/edge.yaml
@@ -279,8 +291,16 @@ port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# bench_url: URLs of servers other than edge and nginx (or overriding theirs),
+# set by the sourcing script: bench_url[NAME]=http://127.0.0.1:PORT/.
+declare -A bench_url=()
+
 # server_url NAME: the URL the load generators use.
 server_url() {
+	if [[ -n ${bench_url[$1]:-} ]]; then
+		echo "${bench_url[$1]}"
+		return
+	fi
 	echo "$bench_scheme://127.0.0.1:$(server_port "$1")/"
 }
 
@@ -298,8 +318,34 @@ wait_ready() {
 	done
 	log "---- $name did not come up; its log:"
 	tail -n 30 "$bench_tmp/$name.log" >&2 || true
-	[[ $name == nginx ]] && tail -n 30 "$bench_tmp/nginx/error.log" >&2 2>/dev/null
+	[[ -f $bench_tmp/$name/error.log ]] && tail -n 30 "$bench_tmp/$name/error.log" >&2
 	die "$name did not start"
+}
+
+# wait_port NAME PID PORT: polls (at most 10 s) until something listens on
+# 127.0.0.1:PORT, for servers that do not speak HTTP.
+wait_port() {
+	local name=$1 pid=$2 port=$3 i
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		port_busy "$port" && return 0
+		sleep 0.1
+	done
+	log "---- $name did not come up; its log:"
+	tail -n 30 "$bench_tmp/$name.log" >&2 || true
+	die "$name did not start"
+}
+
+# start_pinned NAME CPUS CMD...: starts CMD in the background pinned to CPUS,
+# its output in $bench_tmp/NAME.log, and sets server_pid[NAME] (stop_server,
+# server_pids and measure_begin then work on NAME). It does not wait: follow
+# with wait_ready or wait_port.
+start_pinned() {
+	local name=$1 cpus=$2
+	shift 2
+	taskset -c "$cpus" "$@" >"$bench_tmp/$name.log" 2>&1 &
+	server_pid[$name]=$!
+	bench_started_pids+=("$!")
 }
 
 # start_server NAME WORKERS: starts NAME pinned to $SERVER_CPUS and sets
@@ -350,7 +396,9 @@ server_pids() {
 	local root=${server_pid[$1]} f line rest ppid
 	echo "$root"
 	for f in /proc/[0-9]*/stat; do
-		{ line=$(<"$f"); } 2>/dev/null || continue
+		# read, not $(<...): no subshell per process (a scan under load
+		# missed nginx workers now and then with it).
+		{ read -r line <"$f"; } 2>/dev/null || continue
 		rest=${line##*) }
 		# rest: state ppid ...
 		ppid=${rest#* }
@@ -468,7 +516,7 @@ wait_quiet() {
 	((${QUIET_MAX:-0} == 0)) || log "machine still busy (${busy}% of CPUs) after ${QUIET_MAX}s; measuring anyway"
 }
 
-# measure_begin NAME and measure_end NAME bracket one measured run of a load
+# measure_begin NAME [EXTRA...] and measure_end bracket one measured run of a load
 # generator started from this shell (not in a subshell) against server NAME.
 # measure_end sets:
 #   m_server_ticks  utime+stime of the server's processes, clock ticks
@@ -477,8 +525,18 @@ wait_quiet() {
 #   m_other_pct     CPU of everything but the server and this shell's children, % of all CPUs
 #   m_client_pct    CPU of this shell's children reaped meanwhile (the load
 #                   generator), % of one CPU
+#   m_extra_ticks   utime+stime of the EXTRA servers named after NAME in
+#                   measure_begin (e.g. a backend), not counted in m_other_pct
 measure_begin() {
+	local x
 	mapfile -t m_pids < <(server_pids "$1")
+	shift
+	m_xpids=()
+	for x in "$@"; do
+		mapfile -t -O "${#m_xpids[@]}" m_xpids < <(server_pids "$x")
+	done
+	m_x0=0
+	((${#m_xpids[@]} == 0)) || m_x0=$(cpu_ticks "${m_xpids[@]}")
 	children_ticks_to "$bench_tmp/k0"
 	m_m0=$(machine_ticks)
 	m_t0=$(cpu_ticks "${m_pids[@]}")
@@ -488,8 +546,10 @@ measure_begin() {
 
 # shellcheck disable=SC2034 # the m_ results are for the sourcing script
 measure_end() {
-	local t1 w1 c1 m1 k
+	local t1 w1 c1 m1 k x1=0
 	t1=$(cpu_ticks "${m_pids[@]}")
+	((${#m_xpids[@]} == 0)) || x1=$(cpu_ticks "${m_xpids[@]}")
+	m_extra_ticks=$((x1 - m_x0))
 	w1=$(run_delay_ns "${m_pids[@]}")
 	c1=$(date +%s%N)
 	m1=$(machine_ticks)
@@ -498,7 +558,7 @@ measure_end() {
 	m_server_ticks=$((t1 - m_t0))
 	m_elapsed_ns=$((c1 - m_c0))
 	m_wait_pct=$(awk -v w=$((w1 - m_w0)) -v c="$m_elapsed_ns" 'BEGIN { if (w < 0) w = 0; printf "%.1f\n", 100 * w / c }')
-	m_other_pct=$(awk -v o=$((m1 - m_m0 - m_server_ticks - k)) -v c="$m_elapsed_ns" -v hz="$clk_tck" -v n="$ncpu" \
+	m_other_pct=$(awk -v o=$((m1 - m_m0 - m_server_ticks - m_extra_ticks - k)) -v c="$m_elapsed_ns" -v hz="$clk_tck" -v n="$ncpu" \
 		'BEGIN { p = 100 * o / hz / (c / 1e9) / n; if (p < 0) p = 0; if (p > 100) p = 100; printf "%.1f\n", p }')
 	m_client_pct=$(awk -v k="$k" -v c="$m_elapsed_ns" -v hz="$clk_tck" 'BEGIN { printf "%.1f\n", 100 * k / hz / (c / 1e9) }')
 }
