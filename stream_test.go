@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,20 +323,32 @@ func TestStreamSlowClientKicked(t *testing.T) {
 	}
 	payload := strings.Repeat("x", 32<<10)
 	received := make(chan int)
+	var got atomic.Int64
 	go func() {
 		n := 0
-		fast.SetDeadline(time.Now().Add(20 * time.Second))
+		fast.SetDeadline(time.Now().Add(60 * time.Second))
 		for n < 300 {
 			if _, err := wsutil.ReadServerBinary(fast); err != nil {
 				break
 			}
 			n++
+			got.Store(int64(n))
 		}
 		received <- n
 	}()
+	// The sender keeps at most 2 messages (64 KiB) ahead of the fast
+	// client, however slowly a loaded machine lets it read: only the client
+	// that never reads falls behind. (A write in progress, at most half
+	// the queue bound, still counts in the queue while the client may
+	// already have read it.)
 	for i := 0; i < 300; i++ {
+		for int64(i)-got.Load() > 1 {
+			if time.Now().After(deadline.Add(60 * time.Second)) {
+				t.Fatalf("fast client stuck at %d messages (sent %d)", got.Load(), i)
+			}
+			time.Sleep(time.Millisecond)
+		}
 		s.SendTag("feed", ws.OpBinary, []byte(payload))
-		time.Sleep(time.Millisecond)
 	}
 	if n := <-received; n != 300 {
 		t.Errorf("fast client got %d of 300 messages", n)
