@@ -226,8 +226,9 @@ func TestTLSFloodDoesNotStallWorker(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("worst GET round trip during a TLS flood on the same worker: %v", worst)
-	// Generous for a loaded machine under -race; the stall was seconds.
-	if worst > time.Second {
+	// Generous for a loaded machine under -race (1.2 s seen at load 20 on
+	// 2 cores); the stall was the whole flood (30 s).
+	if worst > 3*time.Second {
 		t.Errorf("a GET waited %v behind a TLS flood on its worker", worst)
 	}
 }
@@ -243,7 +244,9 @@ func TestTLSLargeBodySlowReaders(t *testing.T) {
 	}
 	big := bytes.Repeat([]byte("0123456789abcdef"), (8<<20)/16) // 8 MiB, by reference
 	ct := static.New(big, "application/octet-stream")
-	_, addr, pool := tlsTestServer(t, Config{}, func(s *Server, l *Listener) { l.Any().Content(ct, "/big") })
+	// The readers read one after another: the last ones wait for the
+	// others, longer than the default write timeout on a loaded machine.
+	_, addr, pool := tlsTestServer(t, Config{WriteTimeout: 10 * time.Minute}, func(s *Server, l *Listener) { l.Any().Content(ct, "/big") })
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)

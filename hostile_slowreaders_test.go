@@ -95,7 +95,7 @@ func hostileSlowReaders(t *testing.T, srv *Server, addr string, cfg Config, ncli
 		for _, c := range conns {
 			c.Close()
 		}
-		probe.finish(t, 1500*time.Millisecond)
+		probe.finish(t, 3*time.Second)
 		return
 	}
 	// The write timeout closes every stalled reader.
@@ -114,7 +114,7 @@ func hostileSlowReaders(t *testing.T, srv *Server, addr string, cfg Config, ncli
 	for _, c := range conns {
 		c.Close()
 	}
-	probe.finish(t, 1500*time.Millisecond)
+	probe.finish(t, 3*time.Second)
 	after := hostileHeapInuse()
 	t.Logf("heap in use after the readers were closed: %d MiB", after>>20)
 }
