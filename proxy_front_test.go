@@ -239,7 +239,8 @@ func TestProxyHealthCheck(t *testing.T) {
 	b := httpBackend(t, "tcp", named("B"))
 	r := &proxy.Route{To: []string{a, b}, HealthCheck: &proxy.HealthCheck{Interval: 50 * time.Millisecond, Timeout: time.Second, Path: "/healthz"},
 		Logger: slog.New(slog.DiscardHandler)}
-	_, addr := testServer(t, Config{}, func(s *Server, l *Listener) {
+	ev := &proxyEvents{}
+	_, addr := testServer(t, Config{Observer: ev}, func(s *Server, l *Listener) {
 		l.Any().Proxy(Prefix("/"), r)
 	})
 	only := func(want string) bool {
@@ -258,6 +259,11 @@ func TestProxyHealthCheck(t *testing.T) {
 	healthy.Store(true)
 	if !hostileWait(10*time.Second, func() bool { return !only("B") }) {
 		t.Fatal("the backend did not come back")
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if ev.down != 1 || ev.up != 1 {
+		t.Errorf("observed %d down and %d up transitions, want 1 and 1", ev.down, ev.up)
 	}
 }
 

@@ -43,6 +43,10 @@ func (s *Server) syncProxyChecks() {
 		}
 		ctx, cancel := context.WithCancel(s.ctx)
 		s.checks[r] = cancel
-		r.Start(ctx)
+		var onHealth func(*proxy.Backend, bool)
+		if p := s.pobs; p != nil {
+			onHealth = func(b *proxy.Backend, up bool) { p.BackendUp(b.String(), up) }
+		}
+		r.StartObserved(ctx, onHealth)
 	}
 }

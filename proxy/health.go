@@ -15,7 +15,7 @@ import (
 )
 
 // healthLoop runs the active checks of r until ctx is done.
-func (r *Route) healthLoop(ctx context.Context) {
+func (r *Route) healthLoop(ctx context.Context, onHealth func(*Backend, bool)) {
 	defer close(r.st.done)
 	hc := r.HealthCheck
 	log := r.Logger
@@ -46,11 +46,17 @@ func (r *Route) healthLoop(ctx context.Context) {
 				b.Succeed()
 				if !wasUp[i] {
 					log.Info("proxy: backend up", "backend", b.Addr)
+					if onHealth != nil {
+						onHealth(b, true)
+					}
 				}
 			} else {
 				b.checkDown.Store(true)
 				if wasUp[i] {
 					log.Warn("proxy: backend down", "backend", b.Addr, "err", errs[i])
+					if onHealth != nil {
+						onHealth(b, false)
+					}
 				}
 			}
 			wasUp[i] = errs[i] == nil

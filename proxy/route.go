@@ -388,11 +388,16 @@ func nthCandidate(bs []*Backend, now int64, exclude *Backend, i int) *Backend {
 // time right away. It is a no-op when HealthCheck is nil, before a
 // successful Init, and on every call but the first. Wait waits for the
 // goroutine to exit.
-func (r *Route) Start(ctx context.Context) {
+func (r *Route) Start(ctx context.Context) { r.StartObserved(ctx, nil) }
+
+// StartObserved is Start with onHealth, when not nil, called from the
+// health-check goroutine each time a check finds a backend down after it
+// was up, or up after it was down (for metrics; it must not block).
+func (r *Route) StartObserved(ctx context.Context, onHealth func(b *Backend, up bool)) {
 	if r.HealthCheck == nil || r.Backends() == nil || !r.st.started.CompareAndSwap(false, true) {
 		return
 	}
-	go r.healthLoop(ctx)
+	go r.healthLoop(ctx, onHealth)
 }
 
 // Wait blocks until the health-check goroutine started by Start has exited
