@@ -335,7 +335,63 @@ func (c *conn) pxEvents() {
 		}
 		return
 	}
+	if c.pxHolding() {
+		// Waiting for the response: the client's interest stays as it was
+		// (no epoll_ctl per request); what it pipelines meanwhile is read
+		// into c.in, at most pxHoldIn bytes.
+		c.setEvents(unix.EPOLLIN | unix.EPOLLRDHUP)
+		return
+	}
 	c.setEvents(0)
+}
+
+// pxHoldIn bounds what a client pipelines while its request is proxied
+// that edge reads ahead (the rest waits in the socket).
+const pxHoldIn = 16 << 10
+
+// pxHolding reports whether a request-mode exchange waits for its response
+// with the client still read (ahead, into c.in).
+func (c *conn) pxHolding() bool {
+	px := c.px
+	return !px.tunnel && px.bodyDone && !px.cliEOF && len(c.in) < pxHoldIn
+}
+
+// pxHoldRead reads what a client sent behind a request whose response is
+// still to come into c.in (bounded).
+func (c *conn) pxHoldRead() {
+	w := c.w
+	px := c.px
+	var n int
+	var eof, full bool
+	if c.tls != nil {
+		if c.ss != nil {
+			c.ss.readable = true
+		}
+		n, full, eof = c.readTLS(0)
+	} else {
+		r, e := rawRead(c.fd, w.rbuf[:min(len(w.rbuf), pxHoldIn)])
+		switch {
+		case e == unix.EAGAIN || e == unix.EINTR:
+		case e != 0:
+			c.close(reasonReadError)
+			return
+		case r == 0:
+			eof = true
+		}
+		n = r
+	}
+	if n > 0 {
+		w.stats.bytesIn.Add(uint64(n))
+		c.in = append(c.in, w.rbuf[:n]...)
+	}
+	px.tlsMore = px.tlsMore || full
+	if eof {
+		// Stop reading ahead; the requests read so far are answered, and
+		// the next read after them finds the end again (a FIN or a
+		// close_notify stays readable) and closes.
+		px.cliEOF = true
+	}
+	c.pxEvents()
 }
 
 // pxUpDrained runs when the backend took everything it was sent.
@@ -370,6 +426,10 @@ func (c *conn) pxEvent(ev uint32) {
 	if !c.pxWantInput() {
 		if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 			c.close(reasonPeer)
+			return
+		}
+		if ev&(unix.EPOLLIN|unix.EPOLLRDHUP) != 0 && c.pxHolding() {
+			c.pxHoldRead()
 		}
 		return
 	}

@@ -420,6 +420,12 @@ func (c *conn) readTLSRound(carried, readSocket bool) {
 		return
 	}
 	if eof {
+		if c.px != nil && !c.px.tunnel {
+			// The client is done sending, after a request now proxied:
+			// answer it, then close.
+			c.closeAfter = true
+			return
+		}
 		c.close(reasonPeer)
 	}
 }

@@ -45,6 +45,7 @@ type tlsSession struct {
 	// readable: the current loop round may still read the socket (once).
 	readable bool
 	done     bool // handshake complete
+	eof      bool // the peer's close_notify came: every later Read says io.EOF (as crypto/tls)
 
 	// Takeover only: mu guards sess (the taker may Read and Write from
 	// two goroutines), rmu serialises readers, wmu writers; wmu is taken
@@ -288,12 +289,18 @@ func (ss *tlsSession) Read(p []byte) (int, error) {
 	if ss.sess == nil {
 		return 0, net.ErrClosed
 	}
+	if ss.eof {
+		return 0, io.EOF
+	}
 	for {
 		n, err := ss.sess.Read(p)
 		if n > 0 {
 			return n, nil
 		}
 		switch {
+		case err == io.EOF:
+			ss.eof = true
+			return 0, err
 		case err == nil:
 			return 0, nil
 		case err != tlsbackend.ErrWantRead:

@@ -592,3 +592,46 @@ func TestProxyTLSTunnelIdleNoSpin(t *testing.T) {
 		t.Fatalf("%q %v", got[:4], err)
 	}
 }
+
+// TestProxyClientWhilePending: while a request waits for a slow backend,
+// the client's next request (sent later, not pipelined in the same write)
+// and a half-close are read ahead and honoured: both responses come, in
+// order, then the connection closes.
+func TestProxyClientWhilePending(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	back := httpBackend(t, "tcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	for _, tlsOn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", tlsOn), func(t *testing.T) {
+			_, addr, pool := proxyServer(t, tlsOn, Config{}, func(l *Listener) {
+				l.Any().Proxy(Prefix("/"), &proxy.Route{To: []string{back}})
+			})
+			c := proxyDial(t, addr, pool)
+			defer c.Close()
+			io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(c, "GET /next HTTP/1.1\r\nHost: a.test\r\n\r\n")
+			switch cc := c.(type) {
+			case *tls.Conn:
+				cc.CloseWrite()
+			case *net.TCPConn:
+				cc.CloseWrite()
+			}
+			time.Sleep(50 * time.Millisecond)
+			release <- struct{}{}
+			br := bufio.NewReader(c)
+			rs := readResponses(t, br, 2, "GET")
+			if bodyOf(rs[0]) != "/slow" || bodyOf(rs[1]) != "/next" {
+				t.Fatalf("responses %q, %q", bodyOf(rs[0]), bodyOf(rs[1]))
+			}
+			if b, err := br.ReadByte(); err == nil {
+				t.Fatalf("byte %q after the responses to a half-closed client", b)
+			}
+		})
+	}
+}
