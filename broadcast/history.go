@@ -51,9 +51,10 @@ type historyRules struct{ rules []HistoryRule }
 // Backplane delivers from other nodes (DeliverTag) are not kept: history
 // is per node.
 //
-// The state of a tag's history (its counter and its messages) lives as
-// long as the Hub, so memory grows with the number of distinct history
-// tags ever published to, each bounded by its rule.
+// The state of a tag's history (its counter and its messages) lives until
+// SweepHistory finds all its messages expired (MaxAge); without MaxAge, or
+// without SweepHistory, memory grows with the number of distinct history
+// tags ever used, each bounded by its rule.
 func (h *Hub) SetHistory(rules ...HistoryRule) {
 	h.init()
 	if len(rules) == 0 {
@@ -76,6 +77,7 @@ func (h *Hub) SetHistory(rules ...HistoryRule) {
 // history is one tag's numbered recent messages.
 type history struct {
 	mu    sync.Mutex
+	dead  bool // dropped by SweepHistory: look the tag up again
 	rule  HistoryRule
 	last  uint64      // sequence of the newest message published (0: none)
 	ents  []histEntry // ents[start:] are kept, oldest first
@@ -193,10 +195,60 @@ func (h *Hub) historyOf(t Tag, create bool) *history {
 		if ts.hist == nil {
 			ts.hist = make(map[Tag]*history)
 		}
-		hs = &history{rule: *rule}
+		// A tag dropped by SweepHistory numbers on above every number it
+		// gave, so that a client of its earlier life sees a gap.
+		hs = &history{rule: *rule, last: h.seqFloor.Load()}
 		ts.hist[t] = hs
 	}
 	return hs
+}
+
+// lockHistory returns tag t's history locked, as historyOf, or nil.
+func (h *Hub) lockHistory(t Tag, create bool) *history {
+	for {
+		hs := h.historyOf(t, create)
+		if hs == nil {
+			return nil
+		}
+		hs.mu.Lock()
+		if !hs.dead {
+			return hs
+		}
+		hs.mu.Unlock()
+	}
+}
+
+// SweepHistory drops the state of the tags whose kept messages have all
+// expired (MaxAge) and that nothing is using at the moment, and returns
+// how many it dropped. Call it now and then (every MaxAge, say): it visits
+// every history tag, one tag shard at a time. A dropped tag that is
+// published to again numbers on above every number this Hub gave out
+// before the drop, so a client that resumes with a number from before sees
+// a gap, never someone else's messages.
+func (h *Hub) SweepHistory() int {
+	h.init()
+	now := h.now()
+	n := 0
+	for i := range h.tags {
+		ts := &h.tags[i]
+		ts.mu.Lock()
+		for t, hs := range ts.hist {
+			if !hs.mu.TryLock() { // busy: hs.mu comes before ts.mu
+				continue
+			}
+			hs.expire(now)
+			if hs.rule.MaxAge > 0 && len(hs.kept()) == 0 {
+				for f := h.seqFloor.Load(); f < hs.last && !h.seqFloor.CompareAndSwap(f, hs.last); f = h.seqFloor.Load() {
+				}
+				hs.dead = true
+				delete(ts.hist, t)
+				n++
+			}
+			hs.mu.Unlock()
+		}
+		ts.mu.Unlock()
+	}
+	return n
 }
 
 // SendTagSeq is SendTag for a message that carries its own sequence
@@ -206,15 +258,15 @@ func (h *Hub) historyOf(t Tag, create bool) *history {
 // sequence number. On a tag without history, build gets 0.
 func (h *Hub) SendTagSeq(t Tag, build func(seq uint64) *Message) (n int, seq uint64) {
 	h.init()
-	if hs := h.historyOf(t, true); hs != nil {
+	if hs := h.lockHistory(t, true); hs != nil {
 		return h.sendHistory(hs, t, build)
 	}
 	return h.sendPlain(t, build(0)), 0
 }
 
-// sendHistory numbers, keeps and sends one message of a history tag.
+// sendHistory numbers, keeps and sends one message of a history tag; hs
+// is locked (lockHistory), and unlocked on return.
 func (h *Hub) sendHistory(hs *history, t Tag, build func(seq uint64) *Message) (int, uint64) {
-	hs.mu.Lock()
 	seq := hs.last + 1
 	m := build(seq)
 	hs.last = seq
@@ -231,11 +283,10 @@ func (h *Hub) sendHistory(hs *history, t Tag, build func(seq uint64) *Message) (
 // t (0 if none, or if t has no history).
 func (h *Hub) LastSeq(t Tag) uint64 {
 	h.init()
-	hs := h.historyOf(t, false)
+	hs := h.lockHistory(t, false)
 	if hs == nil {
 		return 0
 	}
-	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	return hs.last
 }
@@ -253,11 +304,10 @@ func (h *Hub) LastSeq(t Tag) uint64 {
 // no messages and reports a gap for any seq above 0.
 func (h *Hub) Since(t Tag, seq uint64) (msgs []*Message, first uint64, gap bool) {
 	h.init()
-	hs := h.historyOf(t, false)
+	hs := h.lockHistory(t, false)
 	if hs == nil {
-		return nil, 1, seq > 0
+		return nil, h.seqFloor.Load() + 1, seq > 0
 	}
-	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	hs.expire(h.now())
 	ents, first, gap := hs.since(seq)
@@ -289,7 +339,7 @@ func (h *Hub) Since(t Tag, seq uint64) (msgs []*Message, first uint64, gap bool)
 // remaining messages are not sent.
 func (h *Hub) Resume(id ClientID, t Tag, seq uint64, onGap func(first, last uint64) *Message) (n int, gap, ok bool) {
 	h.init()
-	hs := h.historyOf(t, true)
+	hs := h.lockHistory(t, true)
 	if hs == nil {
 		if seq > 0 && onGap != nil {
 			if m := onGap(1, 0); m != nil && h.Send(id, m) == Queued {
@@ -298,7 +348,6 @@ func (h *Hub) Resume(id ClientID, t Tag, seq uint64, onGap func(first, last uint
 		}
 		return n, seq > 0, h.SetTag(id, t)
 	}
-	hs.mu.Lock()
 	defer hs.mu.Unlock()
 	hs.expire(h.now())
 	ents, first, gap := hs.since(seq)

@@ -118,6 +118,7 @@ type Hub struct {
 	tags     []tagShard
 	bp       atomic.Pointer[bpHolder]     // the Backplane, if any (see SetBackplane)
 	rules    atomic.Pointer[historyRules] // SetHistory's rules, if any
+	seqFloor atomic.Uint64                // the highest sequence of a history SweepHistory dropped
 	clock    func() time.Time
 }
 
@@ -526,7 +527,7 @@ func (h *Hub) RangeTags(id ClientID, f func(Tag) bool) {
 // kept; publishes to that tag are then serialized (see SetHistory).
 func (h *Hub) SendTag(t Tag, m *Message) int {
 	h.init()
-	if hs := h.historyOf(t, true); hs != nil {
+	if hs := h.lockHistory(t, true); hs != nil {
 		n, _ := h.sendHistory(hs, t, func(uint64) *Message { return m })
 		return n
 	}
