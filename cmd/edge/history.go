@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/broadcast"
@@ -33,6 +36,41 @@ import (
 
 // seqTagPrefix prefixes the tag of a room's envelope clients.
 const seqTagPrefix = "seq:"
+
+// defaultHistoryAge is a room history's maxAge when the config gives none.
+const defaultHistoryAge = 10 * time.Minute
+
+// chatHistory is the history state of one chat stream.
+type chatHistory struct {
+	rule      broadcast.HistoryRule
+	once      sync.Once    // the Hub's rule, set on the first client
+	lastSweep atomic.Int64 // unix nanoseconds of the last SweepHistory
+	sweeping  atomic.Bool
+}
+
+// open readies the Hub for a new client: it sets the history rule once,
+// and now and then (every maxAge, at most once a minute) sweeps the
+// expired rooms' histories, in a goroutine of its own (it visits every
+// room), one at a time.
+func (ch *chatHistory) open(hub *broadcast.Hub) {
+	ch.once.Do(func() {
+		hub.SetHistory(ch.rule)
+		ch.lastSweep.Store(time.Now().UnixNano())
+	})
+	if ch.rule.MaxAge <= 0 {
+		return
+	}
+	every := max(ch.rule.MaxAge, time.Minute)
+	now := time.Now().UnixNano()
+	if now-ch.lastSweep.Load() < int64(every) || !ch.sweeping.CompareAndSwap(false, true) {
+		return
+	}
+	ch.lastSweep.Store(now)
+	go func() {
+		defer ch.sweeping.Store(false)
+		hub.SweepHistory()
+	}()
+}
 
 // sinceQuery reads the seq and since parameters of an upgrade URL for room
 // tag t: seqMode is true when the client wants envelopes, has when it gave

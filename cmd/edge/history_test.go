@@ -25,7 +25,7 @@ func TestHistoryConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = broadcast.HistoryRule{Prefix: "seq:room:", Max: 100, MaxBytes: 1 << 20}
+	want = broadcast.HistoryRule{Prefix: "seq:room:", Max: 100, MaxBytes: 1 << 20, MaxAge: 10 * time.Minute}
 	if got := fc.listeners[0].hosts[0].routes[0].stream.history; got == nil || *got != want {
 		t.Errorf("default history %+v, want %+v", got, want)
 	}

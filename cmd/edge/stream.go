@@ -8,7 +8,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/broadcast"
@@ -135,15 +134,15 @@ func (d *decoder) stream(f field) *streamConfig {
 	return sc
 }
 
-// history decodes a chat stream's history: {max: 100, maxAge: 5m,
-// maxBytes: 1MiB}, each optional (an empty mapping keeps the defaults:
-// 100 messages, 1 MiB, no age bound).
+// history decodes a chat stream's history: {max: 100, maxAge: 10m,
+// maxBytes: 1MiB}, each optional (those are the defaults). maxAge: 0 is
+// no age bound: then every room ever used keeps its history (history.go).
 func (d *decoder) history(f field) *broadcast.HistoryRule {
 	fs, ok := d.mapping(f.val, f.path, historyKeys...)
 	if !ok {
 		return nil
 	}
-	r := &broadcast.HistoryRule{Prefix: seqTagPrefix + roomTagPrefix, Max: 100, MaxBytes: 1 << 20}
+	r := &broadcast.HistoryRule{Prefix: seqTagPrefix + roomTagPrefix, Max: 100, MaxBytes: 1 << 20, MaxAge: defaultHistoryAge}
 	bad := false
 	if mf, ok := fs.get("max"); ok {
 		if v, ok := d.integer(mf, 1, 1<<20); ok {
@@ -256,7 +255,10 @@ func (sc *streamConfig) newStream(logger *slog.Logger) (*edge.Stream, *hooks.Hoo
 		Compression: sc.compression,
 	}
 	var hk *hooks.Hooks
-	var historyOnce sync.Once // the Hub's history rule, set on the first client
+	var hist *chatHistory // history.go
+	if sc.history != nil {
+		hist = &chatHistory{rule: *sc.history}
+	}
 	switch sc.mode {
 	case modeHooks:
 		var err error
@@ -282,8 +284,8 @@ func (sc *streamConfig) newStream(logger *slog.Logger) (*edge.Stream, *hooks.Hoo
 			}
 			t := broadcast.Tag(roomTagPrefix + room)
 			c.SetData(t)
-			if sc.history != nil {
-				historyOnce.Do(func() { c.Server().Hub().SetHistory(*sc.history) })
+			if hist != nil {
+				hist.open(c.Server().Hub())
 				if since, has, seqMode := sinceQuery(c.URL(), t); seqMode {
 					resumeRoom(c, t, since, has) // history.go
 					return
@@ -294,7 +296,7 @@ func (sc *streamConfig) newStream(logger *slog.Logger) (*edge.Stream, *hooks.Hoo
 		st.OnMessage = func(c *edge.Client, op ws.Opcode, data []byte) {
 			if t, ok := c.Data().(broadcast.Tag); ok {
 				c.Server().SendTag(t, op, data) // the sender too; framed once
-				if sc.history != nil {
+				if hist != nil {
 					publishSeq(c.Server().Hub(), t, op, data) // history.go
 				}
 			}
