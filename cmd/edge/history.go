@@ -136,3 +136,23 @@ func resumeRoom(c *edge.Client, t broadcast.Tag, since uint64, has bool) {
 	}
 	c.Server().Hub().Resume(c.ID(), seqTagPrefix+t, since, onGap)
 }
+
+// checkHistory refuses chat history with the NATS backplane: history is
+// per node, and a message published on one node would reach the envelope
+// clients of the others with the first node's number, which means nothing
+// there (a JetStream-backed history would be the way to have both).
+func (fc *fileConfig) checkHistory(d *decoder) {
+	if fc.nats == nil {
+		return
+	}
+	for _, lc := range fc.listeners {
+		for _, hc := range lc.hosts {
+			for _, rc := range hc.routes {
+				if rc.stream != nil && rc.stream.history != nil {
+					d.errors(d.errorAt(rc.at, "stream.history: is per node, not available with nats: (yet)"))
+					return
+				}
+			}
+		}
+	}
+}

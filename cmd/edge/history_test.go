@@ -35,6 +35,7 @@ func TestHistoryConfig(t *testing.T) {
 		{"maxBytes", withRoute("path: /c", "stream: {mode: chat, history: {maxBytes: 0}}"), "maxBytes must be positive"},
 		{"maxAge", withRoute("path: /c", "stream: {mode: chat, history: {maxAge: -1s}}"), "negative"},
 		{"typo", withRoute("path: /c", "stream: {mode: chat, history: {mx: 3}}"), `unknown key "mx"`},
+		{"nats", "nats: {urls: [\"nats://127.0.0.1:4222\"]}\n" + withRoute("path: /c", "stream: {mode: chat, history: {}}"), "not available with nats:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
