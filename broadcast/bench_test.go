@@ -157,3 +157,25 @@ func BenchmarkQueue(b *testing.B) {
 		q.Consume(n)
 	}
 }
+
+// A tag of 4 members on a Hub with history rules: "room" matches none
+// (the cost of the rules for other tags), "hist:room" has history (the
+// cost of numbering and keeping each message, 100 kept).
+func BenchmarkSendTag4History(b *testing.B) {
+	for _, tag := range []Tag{"room", "hist:room"} {
+		b.Run(string(tag), func(b *testing.B) {
+			h := NewHub(Config{})
+			h.SetHistory(HistoryRule{Prefix: "hist:"}, HistoryRule{Prefix: "other:"})
+			for range 4 {
+				h.SetTag(h.Register(&drainingSink{NewQueue(1 << 20)}, nil), tag)
+			}
+			m := NewMessage(make([]byte, 64))
+			b.ReportAllocs()
+			for b.Loop() {
+				if n := h.SendTag(tag, m); n != 4 {
+					b.Fatalf("SendTag = %d", n)
+				}
+			}
+		})
+	}
+}

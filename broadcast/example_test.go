@@ -83,3 +83,26 @@ func Example() {
 	// queued for 1 bob kicked: true
 	// alice is still here; gone for bob
 }
+
+// A client that reconnects catches up on the messages of its room that it
+// missed, from the Hub's history, before the live ones.
+func ExampleHub_Resume() {
+	h := broadcast.NewHub(broadcast.Config{})
+	h.SetHistory(broadcast.HistoryRule{Prefix: "room:", Max: 3})
+	for _, s := range []string{"m1", "m2", "m3", "m4"} {
+		h.SendTag("room:lobby", broadcast.NewMessage([]byte(s)))
+	}
+	// The client saw up to 2 before it lost its connection.
+	c := &conn{q: broadcast.NewQueue(1 << 20)}
+	id := h.Register(c, nil)
+	n, gap, _ := h.Resume(id, "room:lobby", 2, nil)
+	h.SendTag("room:lobby", broadcast.NewMessage([]byte("m5"))) // live
+	c.flush()
+	fmt.Println(n, gap, c.socket.String())
+	// Another saw only 1: m2 is gone, so it is told of the gap.
+	_, _, gap = h.Since("room:lobby", 1)
+	fmt.Println(gap, h.LastSeq("room:lobby"))
+	// Output:
+	// 2 false m3m4m5
+	// true 5
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ClientID names one registered client from any goroutine. The zero ID
@@ -49,8 +50,10 @@ func (r Result) String() string {
 
 // Sink is one client's outbound side, implemented by the engine (usually
 // with a Queue). Send must not block and must be safe from any goroutine.
-// The Hub never calls Send with one of its locks held, so Send may call
-// back into the Hub (Unregister itself when Full, say). Send may be called
+// The Hub never calls Send with one of its shard locks held, so Send may
+// call back into the Hub (Unregister itself when Full, say); on a tag with
+// history (SetHistory) Send runs with that tag's history lock held, so it
+// must not publish to that same tag. Send may be called
 // concurrently with, and shortly after, the Unregister of its client (a
 // SendTag that took its snapshot before): it then reports Gone.
 type Sink interface {
@@ -63,6 +66,8 @@ type Config struct {
 	// its own lock: more shards, less contention. Zero or negative means
 	// 64. It is rounded up to a power of two, at most 65536.
 	Shards int
+	// Now is the clock of history ages (SetHistory); nil means time.Now.
+	Now func() time.Time
 }
 
 // Stats are a Hub's counters, cheap to read (see Hub.Stats).
@@ -93,8 +98,11 @@ type Stats struct {
 //
 // Lock order (locksordering, in the style of nats-server's locksordering.txt):
 //
-//	clientShard.mu -> tagShard.mu
+//	history.mu -> clientShard.mu -> tagShard.mu
 //
+// history.mu is one tag's history lock (SetHistory): it is held while a
+// message of that tag is numbered, kept and handed to the local Sinks
+// (SendTag), and while a client resumes (Resume).
 // At most one client shard and one tag shard lock are held at a time, the
 // client shard's first. No lock is held while calling a Sink or a callback.
 //
@@ -108,7 +116,10 @@ type Hub struct {
 	next     atomic.Uint32 // round-robin client shard for Register
 	clients  []clientShard
 	tags     []tagShard
-	bp       atomic.Pointer[bpHolder] // the Backplane, if any (see SetBackplane)
+	bp       atomic.Pointer[bpHolder]     // the Backplane, if any (see SetBackplane)
+	rules    atomic.Pointer[historyRules] // SetHistory's rules, if any
+	seqFloor atomic.Uint64                // the highest sequence of a history SweepHistory dropped
+	clock    func() time.Time
 }
 
 // cacheLine pads shards apart so that their locks and counters do not
@@ -135,6 +146,7 @@ type clientSlot struct {
 type tagShard struct {
 	mu   sync.RWMutex
 	tags map[Tag]*members // no empty entries
+	hist map[Tag]*history // tags with history (SetHistory), created lazily
 
 	n                atomic.Int64 // tags
 	sent, full, gone atomic.Uint64
@@ -160,6 +172,7 @@ func (h *Hub) setup(cfg Config) {
 	h.mask = 1<<h.bits - 1
 	h.maxLocal = uint64(1) << (32 - h.bits)
 	h.seed = maphash.MakeSeed()
+	h.clock = cfg.Now
 	h.clients = make([]clientShard, 1<<h.bits)
 	h.tags = make([]tagShard, 1<<h.bits)
 	for i := range h.tags {
@@ -509,8 +522,20 @@ func (h *Hub) RangeTags(id ClientID, f func(Tag) bool) {
 //
 // With a Backplane (SetBackplane), SendTag then hands m to its Publish,
 // whether or not t has local clients, for the other nodes' clients of t.
+//
+// On a tag with history (SetHistory), the message is also numbered and
+// kept; publishes to that tag are then serialized (see SetHistory).
 func (h *Hub) SendTag(t Tag, m *Message) int {
 	h.init()
+	if hs := h.lockHistory(t, true); hs != nil {
+		n, _ := h.sendHistory(hs, t, func(uint64) *Message { return m })
+		return n
+	}
+	return h.sendPlain(t, m)
+}
+
+// sendPlain is SendTag on a tag without history.
+func (h *Hub) sendPlain(t Tag, m *Message) int {
 	n := h.sendLocal(t, m)
 	if b := h.backplane(); b != nil {
 		b.Publish(t, m)

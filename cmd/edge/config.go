@@ -194,6 +194,7 @@ func parseConfig(name string, data []byte) (*fileConfig, error) {
 	}
 	d.top(root, fc)
 	fc.declareHookHeaders(d) // hooks.go
+	fc.checkHistory(d)       // history.go
 	// In file order, whichever pass found them.
 	slices.SortStableFunc(d.errs, func(a, b error) int {
 		ea, eb := a.(*ConfigError), b.(*ConfigError)

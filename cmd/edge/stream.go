@@ -28,7 +28,10 @@ import (
 // hooks.go) it hands its clients to a backend in any language.
 
 // streamKeys are the keys of a stream: mapping.
-var streamKeys = []string{"mode", "protocols", "maxMessage", "queueBytes", "compression", "page", "hooks"}
+var streamKeys = []string{"mode", "protocols", "maxMessage", "queueBytes", "compression", "page", "hooks", "history"}
+
+// historyKeys are the keys of a chat stream's history: mapping.
+var historyKeys = []string{"max", "maxAge", "maxBytes"}
 
 // Stream modes.
 const (
@@ -52,8 +55,9 @@ type streamConfig struct {
 	maxMessage  int64 // 0: edge's default (1 MiB)
 	queueBytes  int   // 0: edge's default (1 MiB)
 	compression bool
-	page        string       // a file resolved against fileConfig.dir, "embed:NAME", or ""
-	hooks       *hooksConfig // mode hooks (hooks.go)
+	page        string                 // a file resolved against fileConfig.dir, "embed:NAME", or ""
+	hooks       *hooksConfig           // mode hooks (hooks.go)
+	history     *broadcast.HistoryRule // mode chat: keep recent messages per room
 }
 
 // stream decodes a stream: action.
@@ -116,10 +120,58 @@ func (d *decoder) stream(f field) *streamConfig {
 		d.errorf(f.val, f.path, "mode hooks: missing hooks: {url: ...}")
 		bad = true
 	}
+	if hf, ok := fs.get("history"); ok {
+		if sc.history = d.history(hf); sc.history == nil {
+			bad = true
+		} else if hasMode && sc.mode != modeChat && sc.mode != "" {
+			d.errorf(hf.key, hf.path, "history: is for mode: chat")
+			bad = true
+		}
+	}
 	if bad {
 		return nil
 	}
 	return sc
+}
+
+// history decodes a chat stream's history: {max: 100, maxAge: 10m,
+// maxBytes: 1MiB}, each optional (those are the defaults). maxAge: 0 is
+// no age bound: then every room ever used keeps its history (history.go).
+func (d *decoder) history(f field) *broadcast.HistoryRule {
+	fs, ok := d.mapping(f.val, f.path, historyKeys...)
+	if !ok {
+		return nil
+	}
+	r := &broadcast.HistoryRule{Prefix: seqTagPrefix + roomTagPrefix, Max: 100, MaxBytes: 1 << 20, MaxAge: defaultHistoryAge}
+	bad := false
+	if mf, ok := fs.get("max"); ok {
+		if v, ok := d.integer(mf, 1, 1<<20); ok {
+			r.Max = int(v)
+		} else {
+			bad = true
+		}
+	}
+	if mf, ok := fs.get("maxBytes"); ok {
+		if v, ok := d.size(mf, maxStreamBytes); ok && v > 0 {
+			r.MaxBytes = int(v)
+		} else {
+			if ok {
+				d.errorf(mf.val, mf.path, "maxBytes must be positive")
+			}
+			bad = true
+		}
+	}
+	if af, ok := fs.get("maxAge"); ok {
+		if v, ok := d.duration(af, false); ok {
+			r.MaxAge = v
+		} else {
+			bad = true
+		}
+	}
+	if bad {
+		return nil
+	}
+	return r
 }
 
 // protocols decodes a list of WebSocket subprotocols (HTTP tokens).
@@ -203,6 +255,10 @@ func (sc *streamConfig) newStream(logger *slog.Logger) (*edge.Stream, *hooks.Hoo
 		Compression: sc.compression,
 	}
 	var hk *hooks.Hooks
+	var hist *chatHistory // history.go
+	if sc.history != nil {
+		hist = &chatHistory{rule: *sc.history}
+	}
 	switch sc.mode {
 	case modeHooks:
 		var err error
@@ -228,11 +284,21 @@ func (sc *streamConfig) newStream(logger *slog.Logger) (*edge.Stream, *hooks.Hoo
 			}
 			t := broadcast.Tag(roomTagPrefix + room)
 			c.SetData(t)
+			if hist != nil {
+				hist.open(c.Server().Hub())
+				if since, has, seqMode := sinceQuery(c.URL(), t); seqMode {
+					resumeRoom(c, t, since, has) // history.go
+					return
+				}
+			}
 			c.SetTag(t)
 		}
 		st.OnMessage = func(c *edge.Client, op ws.Opcode, data []byte) {
 			if t, ok := c.Data().(broadcast.Tag); ok {
 				c.Server().SendTag(t, op, data) // the sender too; framed once
+				if hist != nil {
+					publishSeq(c.Server().Hub(), t, op, data) // history.go
+				}
 			}
 		}
 	}

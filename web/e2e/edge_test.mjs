@@ -80,6 +80,7 @@ function load(href = "https://example.com/chat/page.html?room=x#top") {
     clearTimeout: (id) => { timers = timers.filter((t) => t.id !== id); },
     Date: { now: () => now },
     Math: Object.assign(Object.create(Math), { random: () => random }),
+    atob,
   };
   window.window = window;
   vm.runInNewContext(source, window);
@@ -298,6 +299,45 @@ test("a throwing callback does not break the stream", () => {
   advance(0);
   assert.equal(thrown.length, 1, "the exception is reported asynchronously");
   assert.equal(thrown[0].message, "callback failed");
+});
+
+test("resume: envelopes unwrapped, since= on reconnect, duplicates dropped, gaps", () => {
+  const S = load();
+  const got = [];
+  const gaps = [];
+  new S("/chat?room=a", {
+    resume: true,
+    onMessage: (d, bin, meta) => got.push([bin ? Array.from(new Uint8Array(d)) : d, bin, meta && meta.seq]),
+    onGap: (tag, first, last) => gaps.push([tag, first, last]),
+  });
+  assert.equal(sockets[0].url, "wss://example.com/chat?room=a&seq=1");
+  sockets[0].open();
+  sockets[0].message('{"tag":"room:a","seq":1,"data":"one"}');
+  sockets[0].message('{"tag":"room:a","seq":2,"base64":"AAH/"}');
+  sockets[0].message('{"tag":"room:b","seq":7,"data":""}');
+  sockets[0].message('{"not":"an envelope"}');
+  assert.deepEqual(got, [["one", false, 1], [[0, 1, 255], true, 2], ["", false, 7], ['{"not":"an envelope"}', false, undefined]]);
+  sockets[0].serverClose(1006);
+  advance(1000);
+  assert.equal(sockets[1].url, "wss://example.com/chat?room=a&seq=1&since=room%3Aa%3A2&since=room%3Ab%3A7");
+  sockets[1].open();
+  got.length = 0;
+  sockets[1].message('{"tag":"room:a","seq":2,"data":"dup"}'); // already seen
+  sockets[1].message('{"tag":"room:a","gap":true,"first":5,"last":6}');
+  sockets[1].message('{"tag":"room:a","seq":5,"data":"five"}');
+  assert.deepEqual(gaps, [["room:a", 5, 6]]);
+  assert.deepEqual(got, [["five", false, 5]]);
+  sockets[1].serverClose(1006);
+  advance(1000);
+  assert.match(sockets[2].url, /since=room%3Aa%3A5/);
+  // Without resume, envelopes are not touched and the URL is as given.
+  const T = load();
+  const raw = [];
+  new T("/chat?room=a", { onMessage: (d) => raw.push(d) });
+  assert.equal(sockets[0].url, "wss://example.com/chat?room=a");
+  sockets[0].open();
+  sockets[0].message('{"tag":"room:a","seq":1,"data":"one"}');
+  assert.deepEqual(raw, ['{"tag":"room:a","seq":1,"data":"one"}']);
 });
 
 console.log(`ok: ${checks} checks of edge.js`);

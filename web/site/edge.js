@@ -11,6 +11,13 @@
  *     onClose(code, reason) { ... },             // every lost connection
  *     onReconnect(attempt, delay) { ... },       // a retry is scheduled
  *   });
+ *
+ *   // With a chat stream that keeps history (history: in edge's config):
+ *   const r = new EdgeStream("/chat?room=lobby", {
+ *     resume: true,                              // numbered messages, resumed
+ *     onMessage(data, isBinary, meta) { ... },   // meta: {tag, seq}
+ *     onGap(tag, first, last) { ... },           // messages were lost: resync
+ *   });
  *   s.send("text") or s.send(arrayBuffer); s.close();
  *
  * Read-only state: s.connected (open now), s.closed (stopped for good),
@@ -24,6 +31,17 @@
  * n counting the attempts since the last connection that lasted minUptime
  * ("full jitter": clients that lost the same server do not all come back at
  * once). onOpen runs on every connection: it is the place to resubscribe.
+ *
+ * Resuming (resume: true): the URL gets seq=1, and the server sends each
+ * message as a JSON envelope {"tag", "seq", "data" or "base64"}, which
+ * onMessage receives unwrapped (data, isBinary, {tag, seq}). The stream
+ * remembers the last sequence number of each tag (s.lastSeq, tag -> seq)
+ * and reconnects with since=TAG:SEQ for each, so the server first sends
+ * what was missed, in order, then the live messages. When it cannot (the
+ * messages were dropped from its history, or the server restarted), it
+ * sends a gap marker first: onGap(tag, first, last) runs, then the kept
+ * messages from first follow. Messages that are not envelopes (a server
+ * without history) pass through as they are, with no meta.
  *
  * Sending: while disconnected, send() queues up to maxQueue messages and
  * returns true; they go out in order right after onOpen on the next
@@ -46,6 +64,8 @@
     onMessage: null,            // function (data, isBinary): string, or ArrayBuffer/Blob
     onClose: null,              // function (code, reason): a connection ended
     onReconnect: null,          // function (attempt, delay): retrying in delay ms
+    resume: false,              // true: numbered messages, resumed after a reconnection (see above)
+    onGap: null,                // function (tag, first, last): missed messages were lost
   };
 
   // resolve makes url absolute against the page: http -> ws, https -> wss.
@@ -73,6 +93,7 @@
     this.options = o;
     this.attempt = 0;        // retries since the last stable connection
     this.connections = 0;    // connections opened so far
+    this.lastSeq = {};       // resume: the last sequence number seen, per tag
     this._ws = null;
     this._queue = [];
     this._timer = null;      // the pending retry, or the connect timeout
@@ -125,7 +146,8 @@
     _connect: function () {
       var self = this, o = this.options, ws;
       try {
-        ws = o.protocols ? new WebSocket(this.url, o.protocols) : new WebSocket(this.url);
+        var url = o.resume ? this._resumeURL() : this.url;
+        ws = o.protocols ? new WebSocket(url, o.protocols) : new WebSocket(url);
       } catch (e) {
         // A bad URL or protocol: retrying would not help.
         this._closed = true;
@@ -151,6 +173,7 @@
       };
       ws.onmessage = function (ev) {
         if (self._ws !== ws) return;
+        if (o.resume && typeof ev.data === "string" && self._envelope(ev.data)) return;
         call(self, o.onMessage, ev.data, typeof ev.data !== "string");
       };
       ws.onerror = function () {}; // onclose follows with the details
@@ -169,6 +192,44 @@
         if (opened && Date.now() - opened >= o.minUptime) self.attempt = 0;
         self._retry();
       };
+    },
+
+    // _resumeURL is the URL with seq=1 and a since=TAG:SEQ per known tag.
+    _resumeURL: function () {
+      var u = new URL(this.url);
+      u.searchParams.set("seq", "1");
+      u.searchParams.delete("since");
+      for (var tag in this.lastSeq) u.searchParams.append("since", tag + ":" + this.lastSeq[tag]);
+      return u.href;
+    },
+
+    // _envelope handles text that is an envelope or a gap marker, and
+    // reports whether it was one.
+    _envelope: function (text) {
+      if (text.lastIndexOf('{"tag":', 0) !== 0) return false;
+      var e;
+      try { e = JSON.parse(text); } catch (err) { return false; }
+      var o = this.options;
+      if (typeof e.tag !== "string") return false;
+      if (e.gap === true) {
+        // What follows numbers from first: anything before is lost.
+        if (typeof e.first === "number" && e.first > 0) this.lastSeq[e.tag] = e.first - 1;
+        call(this, o.onGap, e.tag, e.first, e.last);
+        return true;
+      }
+      if (typeof e.seq !== "number") return false;
+      var last = this.lastSeq[e.tag];
+      if (last !== undefined && e.seq <= last) return true; // already seen
+      this.lastSeq[e.tag] = e.seq;
+      var meta = { tag: e.tag, seq: e.seq };
+      if (typeof e.base64 === "string") {
+        var bin = atob(e.base64), buf = new Uint8Array(bin.length);
+        for (var i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
+        call(this, o.onMessage, o.binaryType === "blob" ? new Blob([buf]) : buf.buffer, true, meta);
+      } else {
+        call(this, o.onMessage, typeof e.data === "string" ? e.data : "", false, meta);
+      }
+      return true;
     },
 
     _retry: function () {
