@@ -463,12 +463,9 @@ func TestProxySlowClientBounded(t *testing.T) {
 	})
 	runtime.GC()
 	base := hostileHeapInuse()
-	var conns []net.Conn
 	for i := 0; i < 8; i++ {
-		c := hostileDialSmallRcvbuf(t, addr)
-		defer c.Close()
+		c := hostileDialSmallRcvbuf(t, addr) // closed at the end of the test
 		io.WriteString(c, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
-		conns = append(conns, c)
 	}
 	// Let the transfers run into the stalled clients.
 	time.Sleep(time.Second)

@@ -146,14 +146,14 @@ func FuzzAppendRequestHead(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, ff, tls bool, extra []byte) {
 		opts := &HeadOptions{Client: client4, ForwardedFor: ff, TLS: tls, Extra: extra}
-		out, upgrade, err := AppendRequestHead(nil, raw, opts) // must not panic
+		out, _, _ := AppendRequestHead(nil, raw, opts) // must not panic, whatever raw is
 		var in http1.Request
 		n, perr := inParser.Parse(raw, &in)
 		if perr != nil || n == 0 {
 			return
 		}
 		head := raw[:n]
-		out, upgrade, err = AppendRequestHead(out[:0], head, opts)
+		out, upgrade, err := AppendRequestHead(out[:0], head, opts)
 		if err != nil {
 			if err == errConnFields || err == errExtra {
 				return

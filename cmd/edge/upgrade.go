@@ -79,7 +79,6 @@ type lockSet struct {
 	files map[string]func() (*os.File, error)
 	drain func(pid int) // the new process serves: drain (once)
 	once  sync.Once
-	done  bool
 }
 
 // errLocked is a key held by another process.
