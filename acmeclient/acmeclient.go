@@ -107,6 +107,11 @@ type Config struct {
 	// Logger receives what the Manager does (certificates obtained,
 	// failures). Nil means slog.Default().
 	Logger *slog.Logger
+	// OnResult, if not nil, is called after each attempt to obtain a
+	// certificate (a first issue or a renewal) with its host and the error
+	// (nil on success), from the Manager's goroutine; it must not block.
+	// It feeds metrics (edge_acme_renewals_total).
+	OnResult func(host string, err error)
 }
 
 // HostStatus is what a Manager knows about one host.
@@ -361,6 +366,9 @@ func (m *Manager) check(ctx context.Context, host string) time.Time {
 	cancel()
 	if ctx.Err() != nil {
 		return now // stopping: neither a success nor a failure
+	}
+	if f := m.cfg.OnResult; f != nil {
+		f(host, err)
 	}
 	if err != nil {
 		delay := m.retryDelay(failures+1, err)

@@ -233,6 +233,11 @@ func (fc *fileConfig) newACME(d *decoder, logger *slog.Logger) error {
 		RenewBefore:   as.renewBefore,
 		CheckEvery:    as.checkEvery,
 		Logger:        logger,
+		OnResult: func(host string, err error) {
+			if m := fc.acmeResult.Load(); m != nil {
+				m.ACMERenewal(err == nil)
+			}
+		},
 	}
 	if as.caBundle != "" {
 		pem, err := os.ReadFile(as.caBundle)

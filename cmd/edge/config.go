@@ -11,10 +11,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/edge-rt/edge"
 	"github.com/edge-rt/edge/http1"
+	"github.com/edge-rt/edge/metrics"
 	"github.com/edge-rt/edge/proxy"
 	"github.com/edge-rt/edge/sni"
 	"github.com/edge-rt/edge/static"
@@ -45,6 +47,9 @@ type fileConfig struct {
 	// Made by build, for main to start and stop.
 	stores     []*sni.Store
 	tlsServers []tlsbackend.Server
+	// acmeResult counts ACME orders once metrics exist (set by startOps;
+	// the ACME client is built before).
+	acmeResult atomic.Pointer[metrics.Metrics]
 }
 
 type listenerConfig struct {

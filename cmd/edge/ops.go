@@ -193,6 +193,7 @@ func (fc *fileConfig) startOps(logger *slog.Logger) (*opsRunner, error) {
 	}
 	if fc.ops.admin != nil {
 		r.metrics = metrics.New(fc.metricsConfig(r))
+		fc.acmeResult.Store(r.metrics)
 	}
 	var obs []observe.Observer
 	if r.metrics != nil {

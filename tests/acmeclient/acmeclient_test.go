@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,11 +83,20 @@ func TestObtainHTTP01(t *testing.T) {
 	e := newEnv(t, 24*time.Hour, false, true)
 	cfg := e.config(t, acmeclient.ChallengeHTTP01)
 	cfg.CheckEvery = 100 * time.Hour // so that the renewal time comes first
+	var results atomic.Int32
+	cfg.OnResult = func(host string, err error) {
+		if host == "localhost" && err == nil {
+			results.Add(1)
+		}
+	}
 	m := e.start(t, cfg)
 	st := waitStatus(t, m, 30*time.Second, "obtained", func(st acmeclient.HostStatus) bool { return st.Obtained == 1 })
 	leaf := checkFiles(t, e.certsPath, "localhost", e.ca.Roots)
 	if !st.NotAfter.Equal(leaf.NotAfter) || st.Failures != 0 || st.LastError != nil {
 		t.Errorf("status %+v, leaf expires %v", st, leaf.NotAfter)
+	}
+	if n := results.Load(); n != 1 {
+		t.Errorf("OnResult told of %d successful orders, want 1", n)
 	}
 	if e.cs.httpHits.Load() == 0 || e.cs.tlsHits.Load() != 0 {
 		t.Errorf("%d HTTP-01 and %d TLS-ALPN-01 validations, want HTTP-01 only", e.cs.httpHits.Load(), e.cs.tlsHits.Load())
