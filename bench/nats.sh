@@ -137,7 +137,7 @@ start_node() {
 }
 
 # node_errors NAME: error and warning lines of its log (0 expected).
-node_errors() { grep -ciE 'level=(error|warn)' "$bench_tmp/$1.log" || true; }
+node_errors() { grep -ciE 'level=(error|warn)|"level":"(error|warn)' "$bench_tmp/$1.log" || true; }
 
 # kv FILE PREFIX KEY: the value of KEY= on the line of FILE starting with PREFIX.
 kv() {
