@@ -15,6 +15,16 @@
 //     bench/wsserver): every client of the URL's room receives every message
 //     sent by any of them, the sender included. Subscribers just connect;
 //     connection 0 is also the publisher, so there are N receivers.
+//   - api: edge chat-stream clients as for edge, spread over one or more
+//     edge nodes (-url is a comma-separated list; connection i goes to URL
+//     i mod len), all N of them receivers; messages are published through
+//     the control API instead (-publish http://127.0.0.1:PORT/api/publish,
+//     -tag, -token): POST {"tag": TAG, "data": PAYLOAD}, from -window
+//     goroutines (the epoll loop never waits for an answer). The time
+//     starts just before the request is handed to them. The latency line
+//     gives the time to the last receiver per node too (node0_p99_ms...).
+//     Set GOMAXPROCS to 2 or more, so that a POST does not wait for the
+//     loop's epoll_wait to give up its P.
 //   - nats: nats-server's WebSocket listener. After the upgrade each
 //     subscriber reads the server's INFO, sends CONNECT (verbose off),
 //     `SUB <subject> 1` and PING, and waits for the PONG. A separate
@@ -86,6 +96,10 @@ import (
 type options struct {
 	kind        string
 	url         string
+	urls        []string // api: the nodes' URLs
+	publishURL  string   // api: the control API's publish URL
+	tag         string   // api
+	token       string   // api
 	n           int
 	sources     []netip.Addr
 	concurrency int
@@ -133,7 +147,10 @@ func main() {
 func parseFlags() (*options, error) {
 	o := &options{}
 	var pidList, sources string
-	flag.StringVar(&o.kind, "kind", "edge", "server kind: `edge` (chat stream) or nats (NATS over WebSocket)")
+	flag.StringVar(&o.kind, "kind", "edge", "server kind: `edge` (chat stream), api (edge chat streams, published through the control API) or nats (NATS over WebSocket)")
+	flag.StringVar(&o.publishURL, "publish", "http://127.0.0.1:19090/api/publish", "api: the control API's publish URL")
+	flag.StringVar(&o.tag, "tag", "room:bench", "api: the tag to publish to")
+	flag.StringVar(&o.token, "token", "", "api: the control API's bearer token")
 	flag.StringVar(&o.url, "url", "", "ws:// or wss:// URL (default: ws://127.0.0.1:18090/ws?room=bench for edge, ws://127.0.0.1:18222/ for nats)")
 	flag.IntVar(&o.n, "n", 10000, "receivers (edge: connections, the publisher being one; nats: subscriber connections, plus a publisher)")
 	flag.StringVar(&sources, "sources", "127.0.0.1-127.0.0.20", "source addresses: `list` of IPs or ranges A-B in 127.0.0.0/8")
@@ -161,7 +178,7 @@ func parseFlags() (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 	switch o.kind {
-	case "edge":
+	case "edge", "api":
 		if o.url == "" {
 			o.url = "ws://127.0.0.1:18090/ws?room=bench"
 		}
@@ -170,18 +187,40 @@ func parseFlags() (*options, error) {
 			o.url = "ws://127.0.0.1:18222/"
 		}
 	default:
-		return nil, fmt.Errorf("-kind %q: want edge or nats", o.kind)
+		return nil, fmt.Errorf("-kind %q: want edge, api or nats", o.kind)
 	}
-	u, err := url.Parse(o.url)
-	if err != nil {
-		return nil, fmt.Errorf("-url: %v", err)
+	o.urls = strings.Split(o.url, ",")
+	if len(o.urls) > 1 && o.kind != "api" {
+		return nil, errors.New("-url: several URLs with -kind api only")
 	}
-	if *useTLS && u.Scheme != "wss" || !*useTLS && u.Scheme != "ws" {
-		return nil, fmt.Errorf("-url %s: the scheme must be wss with -tls, ws without", o.url)
+	if len(o.urls) > maxNodes {
+		return nil, fmt.Errorf("-url: at most %d URLs", maxNodes)
 	}
-	ap, err := netip.ParseAddrPort(u.Host)
-	if err != nil || !ap.Addr().IsLoopback() {
-		return nil, fmt.Errorf("-url %s: the host must be a loopback IP:port", o.url)
+	var ap netip.AddrPort
+	for _, s := range o.urls {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("-url: %v", err)
+		}
+		if *useTLS && u.Scheme != "wss" || !*useTLS && u.Scheme != "ws" {
+			return nil, fmt.Errorf("-url %s: the scheme must be wss with -tls, ws without", s)
+		}
+		ap, err = netip.ParseAddrPort(u.Host)
+		if err != nil || !ap.Addr().IsLoopback() {
+			return nil, fmt.Errorf("-url %s: the host must be a loopback IP:port", s)
+		}
+	}
+	if o.kind == "api" {
+		u, err := url.Parse(o.publishURL)
+		if err != nil || u.Scheme != "http" {
+			return nil, fmt.Errorf("-publish %q: want http://127.0.0.1:PORT/api/publish", o.publishURL)
+		}
+		if a, err := netip.ParseAddrPort(u.Host); err != nil || !a.Addr().IsLoopback() {
+			return nil, fmt.Errorf("-publish %s: the host must be a loopback IP:port", o.publishURL)
+		}
+		if o.idle {
+			return nil, errors.New("-kind api: fan-out only")
+		}
 	}
 	if *useTLS && !o.idle {
 		return nil, errors.New("-tls works with -idle only (the fan-out loop reads raw sockets)")
@@ -207,6 +246,7 @@ func parseFlags() (*options, error) {
 	if o.window > ringSize/2 {
 		return nil, fmt.Errorf("-window must be at most %d", ringSize/2)
 	}
+	var err error
 	o.sources, err = parseSources(sources, ap.Addr().Is4())
 	if err != nil {
 		return nil, fmt.Errorf("-sources: %v", err)
@@ -274,6 +314,7 @@ type handler interface {
 // client is one WebSocket connection.
 type client struct {
 	idx   int
+	node  int      // index in -url's list
 	nc    net.Conn // until detach (and in -idle mode)
 	fd    int      // after detach
 	nats  bool
@@ -494,11 +535,12 @@ func connect(ctx context.Context, o *options, b *blocking, idx int, src netip.Ad
 			return nd.DialContext(ctx, network, addr)
 		},
 	}
-	nc, br, _, err := d.Dial(ctx, o.url)
+	node := idx % len(o.urls)
+	nc, br, _, err := d.Dial(ctx, o.urls[node])
 	if err != nil {
 		return nil, err
 	}
-	c := &client{idx: idx, nc: nc, fd: -1, nats: o.kind == "nats"}
+	c := &client{idx: idx, node: node, nc: nc, fd: -1, nats: o.kind == "nats"}
 	if br != nil {
 		// Bytes the server sent right after its 101 (NATS's INFO).
 		rest := make([]byte, br.Buffered())
@@ -629,7 +671,7 @@ launch:
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			sub := o.kind == "edge" || i < o.n
+			sub := o.kind != "nats" || i < o.n
 			c, err := connect(ctx, o, b, i, o.sources[i%len(o.sources)], sub)
 			if err == nil && detach {
 				if err = c.detach(); err != nil {
@@ -663,6 +705,10 @@ launch:
 	case o.idle:
 	case o.kind == "nats":
 		pub = all[o.n]
+	case o.kind == "api":
+		// Not a connection: the control API publishes. Never registered
+		// in the loop, never closed by the server.
+		pub = &client{idx: -1, fd: -1}
 	default:
 		pub = all[0]
 	}
@@ -686,6 +732,9 @@ func (c *client) close() {
 
 const ringSize = 1024
 
+// maxNodes bounds -url's list (kind api).
+const maxNodes = 8
+
 // slot tracks one published message.
 type slot struct {
 	seq    int64
@@ -695,6 +744,9 @@ type slot struct {
 	tLast  int64
 	done   bool
 	lost   bool
+	// kind api: per node, receipts and the time of the last one.
+	nodeCount [maxNodes]int
+	nodeLast  [maxNodes]int64
 }
 
 type loop struct {
@@ -716,6 +768,9 @@ type loop struct {
 	writeQ  []*client
 	errs    errTally
 	payload []byte
+	// kind api
+	nodeWant [maxNodes]int
+	api      *apiPublisher
 }
 
 func (l *loop) now() int64 { return int64(time.Since(l.base)) }
@@ -737,6 +792,12 @@ func newLoop(o *options, subs []*client, pub *client) (*loop, error) {
 		oldest: 1,
 	}
 	l.conns = append(l.conns, subs...)
+	for _, c := range subs {
+		l.nodeWant[c.node]++
+	}
+	if o.kind == "api" {
+		l.api = newAPIPublisher(o)
+	}
 	if o.kind == "nats" {
 		l.conns = append(l.conns, pub)
 	}
@@ -754,6 +815,9 @@ func newLoop(o *options, subs []*client, pub *client) (*loop, error) {
 }
 
 func (l *loop) closeAll() {
+	if l.api != nil {
+		l.api.close()
+	}
 	for _, c := range l.conns {
 		c.close()
 	}
@@ -761,7 +825,7 @@ func (l *loop) closeAll() {
 }
 
 // message counts one receipt (handler).
-func (l *loop) message(_ *client, p []byte) {
+func (l *loop) message(c *client, p []byte) {
 	l.recv++
 	seq := parseSeq(p)
 	if seq <= 0 {
@@ -774,6 +838,10 @@ func (l *loop) message(_ *client, p []byte) {
 		return
 	}
 	s.count++
+	s.nodeCount[c.node]++
+	if s.nodeCount[c.node] == l.nodeWant[c.node] {
+		s.nodeLast[c.node] = l.now()
+	}
 	if s.count == 1 {
 		s.tFirst = l.now()
 	}
@@ -933,6 +1001,14 @@ func (l *loop) publish() *slot {
 	}
 	l.payload = p
 	var frame []byte
+	if l.api != nil {
+		s := &l.ring[seq%ringSize]
+		*s = slot{seq: seq}
+		l.inFly++
+		s.tPub = l.now()
+		l.api.publish(p)
+		return s
+	}
 	if l.o.kind == "nats" {
 		msg := fmt.Appendf(nil, "PUB %s %d\r\n", l.o.subject, len(p))
 		msg = append(msg, p...)
@@ -1139,6 +1215,7 @@ func runFan(o *options) error {
 
 	// 1. Latency: one message at a time.
 	var lastNs, firstNs []int64
+	var nodeNs [maxNodes][]int64
 	lost := 0
 	var u0 usage
 	latStart := time.Now()
@@ -1171,6 +1248,9 @@ func runFan(o *options) error {
 		}
 		lastNs = append(lastNs, s.tLast-s.tPub)
 		firstNs = append(firstNs, s.tFirst-s.tPub)
+		for k := range o.urls {
+			nodeNs[k] = append(nodeNs[k], s.nodeLast[k]-s.tPub)
+		}
 	}
 	u1 := takeUsage(o.pids)
 	slices.Sort(lastNs)
@@ -1185,6 +1265,14 @@ func runFan(o *options) error {
 	fmt.Printf("wsfan latency msgs=%d lost=%d last_p50_ms=%.3f last_p99_ms=%.3f last_max_ms=%.3f last_mean_ms=%.3f first_p50_ms=%.3f first_p99_ms=%.3f elapsed_s=%.2f %s\n",
 		len(lastNs), lost, pct(lastNs, 50), pct(lastNs, 99), pct(lastNs, 100), mean,
 		pct(firstNs, 50), pct(firstNs, 99), time.Since(latStart).Seconds(), phaseCPU(u0, u1))
+	if len(o.urls) > 1 {
+		fmt.Printf("wsfan nodes")
+		for k := range o.urls {
+			slices.Sort(nodeNs[k])
+			fmt.Printf(" node%d_receivers=%d node%d_p50_ms=%.3f node%d_p99_ms=%.3f", k, l.nodeWant[k], k, pct(nodeNs[k], 50), k, pct(nodeNs[k], 99))
+		}
+		fmt.Println()
+	}
 
 	// 2. Throughput: -window messages in flight.
 	if o.dur > 0 {
