@@ -38,13 +38,15 @@ EDGE_B_PORT=${EDGE_B_PORT:-18192}
 ADMIN_A_PORT=${ADMIN_A_PORT:-19191}
 ADMIN_B_PORT=${ADMIN_B_PORT:-19192}
 MAX_SECONDS=${MAX_SECONDS:-600}
+QUIET_MAX=${QUIET_MAX:-0}
+QUIET_PCT=${QUIET_PCT:-20}
 TARGET_RATIO=${TARGET_RATIO:-1.5}
 TOKEN=bench-$RANDOM$RANDOM
 
 for v in N ROUNDS SIZE WINDOW WORKERS MSG_TIMEOUT API_CLIENTS API_CONC; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
-for v in MSGS WARMUP_MSGS DUR API_DUR API_BATCH MAX_SECONDS; do
+for v in MSGS WARMUP_MSGS DUR API_DUR API_BATCH MAX_SECONDS QUIET_MAX QUIET_PCT; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (DUR, API_DUR: seconds)"
 done
 ((SIZE >= 40)) || die "SIZE must be at least 40 bytes (sequence number and timestamp)"
@@ -63,7 +65,7 @@ hard=$(ulimit -Hn)
 # the nodes and open the connections, N x 20 us per latency message (edge's
 # time to the last receiver on a loaded 2-core machine, plus the control API
 # and NATS hop), DUR and a few seconds of close; per API run API_DUR + 8 s.
-est_fan=$((12 + (WARMUP_MSGS + MSGS) * N * 20 / 1000000 + DUR + 6))
+est_fan=$((12 + (WARMUP_MSGS + MSGS) * N * 20 / 1000000 + DUR + 6 + QUIET_MAX))
 planned=$((10 + ROUNDS * do_fan * 2 * est_fan + do_api * 2 * (API_DUR + 8)))
 ((planned <= MAX_SECONDS)) ||
 	die "planned run time ${planned}s exceeds MAX_SECONDS=$MAX_SECONDS; lower ROUNDS/MSGS/DUR/N or raise MAX_SECONDS"
@@ -152,7 +154,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "edge $commit ($(go version | awk '{ print $3 }')), $(nats-server --version 2>&1 | head -n 1)"
 echo "settings: N=$N ROUNDS=$ROUNDS MSGS=$MSGS WARMUP_MSGS=$WARMUP_MSGS SIZE=$SIZE DUR=${DUR}s WINDOW=$WINDOW WORKERS=$WORKERS"
 echo "          SERVER_CPUS=$SERVER_CPUS (edge nodes and nats-server) CLIENT_CPUS=$CLIENT_CPUS QUEUE_BYTES=$QUEUE_BYTES"
-echo "          API_DUR=${API_DUR}s API_CLIENTS=$API_CLIENTS API_CONC=$API_CONC API_BATCH=$API_BATCH"
+echo "          API_DUR=${API_DUR}s API_CLIENTS=$API_CLIENTS API_CONC=$API_CONC API_BATCH=$API_BATCH QUIET_MAX=$QUIET_MAX"
 echo
 
 port_busy "$NATS_PORT" && die "127.0.0.1:$NATS_PORT is already in use"
@@ -177,6 +179,7 @@ fan_run() {
 	out=$bench_tmp/fan-$sc-$r.txt
 	local slow0
 	slow0=$(grep -c 'Slow Consumer' "$bench_tmp/nats.log" || true)
+	wait_quiet
 	# GOMAXPROCS=2: the control API requests run beside the epoll loop.
 	timeout $((FAN_TIMEOUT + 60)) taskset -c "$CLIENT_CPUS" env GOMAXPROCS=2 "$bench_tmp/wsfan" -kind api \
 		-url "$urls" -publish "http://127.0.0.1:$ADMIN_A_PORT/api/publish" -tag room:bench -token "$TOKEN" \
