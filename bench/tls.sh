@@ -105,7 +105,7 @@ for s in "${servers[@]}"; do
 	printf '  %-6s openssl s_client (as wrk): %s\n' "$s" "$(tls_openssl_summary "$s")"
 	out=$(timeout 60 "$bench_tmp/handshake" -addr "$addr" -check 3 -curves "$CHECK_CURVES") ||
 		die "crypto/tls check against $s failed: $out"
-	printf '  %-6s crypto/tls, $CHECK_CURVES only, 3 connections with a session cache: %s; %s\n' "$s" \
+	printf '  %-6s crypto/tls, %s only, 3 connections with a session cache: %s; %s\n' "$s" "$CHECK_CURVES" \
 		"$(awk '/^check conn=1 / { print $3, $4, $5; exit }' <<<"$out")" \
 		"$(awk '/^check conns=/ { print $3, $4 }' <<<"$out")"
 	out=$(timeout 60 "$bench_tmp/handshake" -addr "$addr" -check 1 -curves default) ||

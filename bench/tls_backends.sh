@@ -56,7 +56,7 @@ for b in $BACKENDS; do
 	fi
 	while IFS= read -r line; do
 		summary+=("$b: $line")
-	done < <(grep -E '^(MEDIANS|server |edge |nginx |RATIOS|target)' "$out")
+	done < <(grep -E '^(MEDIANS|server +[a-z]|(edge|nginx) +[0-9]|RATIOS|target)' "$out")
 done
 echo
 echo "SUMMARY per backend (edge/nginx)"
