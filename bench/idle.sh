@@ -43,6 +43,8 @@ tls_args=()
 if ((TLS)); then
 	tls_setup
 	tls_args=(-tls -sni localhost)
+	# IDLE_P256=1: the client offers P-256, not X25519 (BoringCrypto builds of edge).
+	((${IDLE_P256:-0})) && tls_args+=(-p256)
 fi
 want_server edge && build_edge
 log "building the idle tool: (cd $here && go build -o $bench_tmp/idle ./idle)"

@@ -21,8 +21,8 @@
 // buffers are not part of a process's RSS and are not counted.
 //
 // With -tls every connection first makes a TLS handshake (crypto/tls,
-// certificate not verified, server name -sni, X25519 only, no session
-// cache), so the figures are per idle TLS keep-alive connection.
+// certificate not verified, server name -sni, X25519 only (-p256: P-256
+// only, for BoringCrypto servers), no session cache), so the figures are per idle TLS keep-alive connection.
 //
 // Every step is bounded: dials and reads have timeouts, at most -concurrency
 // dials are in flight, and the whole run ends after -timeout.
@@ -102,6 +102,7 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.verify, "verify", true, "after measuring, send a second request on every connection")
 	useTLS := flag.Bool("tls", false, "connect with TLS (certificate not verified)")
 	sni := flag.String("sni", "localhost", "with -tls: the server name (SNI) to send")
+	p256 := flag.Bool("p256", false, "with -tls: offer P-256 instead of X25519 (for servers without X25519, e.g. BoringCrypto builds)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", flag.Args())
@@ -147,6 +148,9 @@ func parseFlags() (*options, error) {
 			// One group for every server: crypto/tls servers would
 			// otherwise pick X25519MLKEM768, OpenSSL 3.0 ones X25519.
 			CurvePreferences: []tls.CurveID{tls.X25519},
+		}
+		if *p256 {
+			o.tls.CurvePreferences = []tls.CurveID{tls.CurveP256}
 		}
 	}
 	return o, nil
