@@ -480,14 +480,9 @@ func (c *conn) writeQueue() {
 		return
 	}
 	w := c.w
-	// Bytes being written still count in the queue until the write returns,
-	// while a fast reader may already have them: one write takes at most
-	// half the queue's bound, so a reader that keeps up is never closed
-	// for a full queue.
-	limit := min(outBudget, q.Max()/2)
 	for q.Len() > 0 && !c.blocked() && !c.closed {
 		var took int
-		w.bufs, took = q.Drain(w.bufs[:0], limit)
+		w.bufs, took = q.Drain(w.bufs[:0], outBudget)
 		if len(w.bufs) == 0 {
 			break
 		}

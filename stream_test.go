@@ -338,9 +338,9 @@ func TestStreamSlowClientKicked(t *testing.T) {
 	}()
 	// The sender keeps at most 2 messages (64 KiB) ahead of the fast
 	// client, however slowly a loaded machine lets it read: only the client
-	// that never reads falls behind. (A write in progress, at most half
-	// the queue bound, still counts in the queue while the client may
-	// already have read it.)
+	// that never reads falls behind. (Bytes of a write in progress still
+	// count in the queue while the client may already have read them: with
+	// 2 ahead the queue holds at most 5 messages, 160 KiB of its 256.)
 	for i := 0; i < 300; i++ {
 		for int64(i)-got.Load() > 1 {
 			if time.Now().After(deadline.Add(60 * time.Second)) {
