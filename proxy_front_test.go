@@ -262,8 +262,10 @@ func TestProxyHealthCheck(t *testing.T) {
 	}
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
-	if ev.down != 1 || ev.up != 1 {
-		t.Errorf("observed %d down and %d up transitions, want 1 and 1", ev.down, ev.up)
+	// At least one of each (a connect already under way when the check
+	// took the backend out may report it up again from the passive side).
+	if ev.down < 1 || ev.up < 1 {
+		t.Errorf("observed %d down and %d up transitions, want at least 1 of each", ev.down, ev.up)
 	}
 }
 
