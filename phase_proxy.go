@@ -201,20 +201,7 @@ func (c *conn) pxOpen(b *proxy.Backend) bool {
 		} else {
 			w.stats.upReused.Add(1)
 		}
-		b.Acquire()
-		px.up = u
-		u.attach(c)
-		u.fr.Reset(px.isHead)
-		u.head = u.head[:0]
-		ok := true
-		if fresh && r.ProxyProtocol != proxy.ProxyOff {
-			ok = u.write(proxy.AppendProxyHeader(nil, r.ProxyProtocol, c.remote, c.localAddr()))
-		}
-		if ok {
-			ok = u.write(px.first)
-		}
-		if !ok {
-			c.pxDropUp()
+		if !c.pxBegin(u, fresh, now) {
 			if fresh {
 				c.pxBackendFailed(b, now)
 			} else {
@@ -222,11 +209,6 @@ func (c *conn) pxOpen(b *proxy.Backend) bool {
 			}
 			px.tried, b = b, nil
 			continue
-		}
-		if u.connecting {
-			u.deadline = now + int64(r.ConnectTimeout)
-		} else {
-			c.pxConnected(u)
 		}
 		if !px.retry {
 			px.first = nil // the body went on: never resent
@@ -361,29 +343,11 @@ func (c *conn) pxHolding() bool {
 func (c *conn) pxHoldRead() {
 	w := c.w
 	px := c.px
-	var n int
-	var eof, full bool
-	if c.tls != nil {
-		if c.ss != nil {
-			c.ss.readable = true
-		}
-		n, full, eof = c.readTLS(0)
-	} else {
-		r, e := rawRead(c.fd, w.rbuf[:min(len(w.rbuf), pxHoldIn)])
-		switch {
-		case e == unix.EAGAIN || e == unix.EINTR:
-		case e != 0:
-			c.close(reasonReadError)
-			return
-		case r == 0:
-			eof = true
-		}
-		n = r
+	n, eof, full, ok := c.pxReadClient(pxHoldIn)
+	if !ok {
+		return
 	}
-	if n > 0 {
-		w.stats.bytesIn.Add(uint64(n))
-		c.in = append(c.in, w.rbuf[:n]...)
-	}
+	c.in = append(c.in, w.rbuf[:n]...)
 	px.tlsMore = px.tlsMore || full
 	if eof {
 		// Stop reading ahead; the requests read so far are answered, and
@@ -444,27 +408,11 @@ func (c *conn) pxRead() {
 	if c.pxSplicing() && c.pxSpliceUp() {
 		return
 	}
-	var n int
-	var eof, full bool
-	if c.tls != nil {
-		if c.ss != nil {
-			c.ss.readable = true // a session reads the socket once a round
-		}
-		n, full, eof = c.readTLS(0)
-	} else {
-		r, e := rawRead(c.fd, w.rbuf)
-		switch {
-		case e == unix.EAGAIN || e == unix.EINTR:
-		case e != 0:
-			c.close(reasonReadError)
-			return
-		case r == 0:
-			eof = true
-		}
-		n = r
+	n, eof, full, ok := c.pxReadClient(len(w.rbuf))
+	if !ok {
+		return
 	}
 	if n > 0 {
-		w.stats.bytesIn.Add(uint64(n))
 		c.moveTo(&w.proxied)
 		data := w.rbuf[:n]
 		if px.tunnel {
@@ -500,6 +448,33 @@ func (c *conn) pxRead() {
 	}
 	px.tlsMore = full
 	c.pxEvents()
+}
+
+// pxReadClient reads one round of the client's bytes into the worker's
+// read buffer (at most limit on a plain socket; a TLS record decrypts
+// whole): n bytes, eof, full (TLS: more may wait inside), and ok false when
+// the read failed and the connection closed.
+func (c *conn) pxReadClient(limit int) (n int, eof, full, ok bool) {
+	w := c.w
+	if c.tls != nil {
+		if c.ss != nil {
+			c.ss.readable = true // a session reads the socket once a round
+		}
+		n, full, eof = c.readTLS(0)
+	} else {
+		r, e := rawRead(c.fd, w.rbuf[:min(len(w.rbuf), limit)])
+		switch {
+		case e == unix.EAGAIN || e == unix.EINTR:
+		case e != 0:
+			c.close(reasonReadError)
+			return 0, false, false, false
+		case r == 0:
+			eof = true
+		}
+		n = r
+	}
+	w.stats.bytesIn.Add(uint64(n))
+	return n, eof, full, true
 }
 
 // pxClientEOF handles the client closing its side: in a tunnel the
@@ -803,32 +778,44 @@ func (c *conn) pxUpFailed(u *upstream) {
 	c.pxAnswer(502)
 }
 
-// pxOpenFresh sends the exchange again on a new connection to b.
-func (c *conn) pxOpenFresh(b *proxy.Backend) bool {
-	w := c.w
+// pxBegin makes u (fresh, or from the pool) the exchange's backend
+// connection and sends it the exchange's first bytes (after a PROXY header
+// on a fresh one). It reports false, u closed, when the backend refused
+// them.
+func (c *conn) pxBegin(u *upstream, fresh bool, now int64) bool {
 	px := c.px
-	u, err := w.dialUpstream(b)
-	if err != nil {
-		return c.pxOpen(nil)
-	}
-	b.Acquire()
+	r := px.r
+	u.b.Acquire()
 	px.up = u
 	u.attach(c)
 	u.fr.Reset(px.isHead)
-	if px.r.ProxyProtocol != proxy.ProxyOff {
-		u.write(proxy.AppendProxyHeader(nil, px.r.ProxyProtocol, c.remote, c.localAddr()))
+	u.head = u.head[:0]
+	ok := true
+	if fresh && r.ProxyProtocol != proxy.ProxyOff {
+		ok = u.write(proxy.AppendProxyHeader(nil, r.ProxyProtocol, c.remote, c.localAddr()))
 	}
-	if !u.write(px.first) {
+	if ok {
+		ok = u.write(px.first)
+	}
+	if !ok {
 		c.pxDropUp()
 		return false
 	}
-	now := w.loop.Now().UnixNano()
 	if u.connecting {
-		u.deadline = now + int64(px.r.ConnectTimeout)
+		u.deadline = now + int64(r.ConnectTimeout)
 	} else {
 		c.pxConnected(u)
 	}
 	return true
+}
+
+// pxOpenFresh sends the exchange again on a new connection to b.
+func (c *conn) pxOpenFresh(b *proxy.Backend) bool {
+	u, err := c.w.dialUpstream(b)
+	if err != nil {
+		return c.pxOpen(nil)
+	}
+	return c.pxBegin(u, true, c.w.loop.Now().UnixNano())
 }
 
 // pxConnectFailed handles a refused or timed-out connect: the backend is
